@@ -1,0 +1,18 @@
+"""funcnet: backpropagation written out by hand, as pure functions.
+
+Every layer is ``Layer(init, forward, backward)``; every gradient is
+hand-written and checked against ``jax.grad`` of the same forward code.
+``import funcnet`` loads numpy and dm-tree only: jax is imported lazily by
+``funcnet.check`` and the jit path, matplotlib only by ``funcnet.plot``.
+"""
+
+from funcnet import errors as errors
+from funcnet import init as init
+from funcnet import layers as layers
+from funcnet import losses as losses
+from funcnet import random as random
+from funcnet import tree as tree
+
+__version__ = "0.1.0"
+
+__all__ = ["errors", "init", "layers", "losses", "random", "tree", "__version__"]

@@ -1,0 +1,78 @@
+"""The array namespace of the inputs, and the few numeric constants kernels share.
+
+Kernels never call ``np.`` directly on their inputs: they ask ``namespace(x)``
+for the module that owns ``x`` (numpy for numpy arrays, ``jax.numpy`` for jax
+arrays and tracers) and do all their math through it. That is what lets
+``jax.grad`` differentiate, and ``jax.jit`` compile, the very code that
+training runs on numpy.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+#: The notes' guard inside ``log(y + LOG_GUARD)`` for cross-entropy on
+#: probabilities (note 000; the textbook writes it ``1e-7``).
+LOG_GUARD = 1e-7
+
+
+def namespace(*arrays: Any) -> ModuleType:
+    """The array module of ``arrays``: the first non-numpy one wins, else numpy.
+
+    >>> namespace(np.zeros(2)).__name__
+    'numpy'
+    >>> namespace(1.5).__name__
+    'numpy'
+    """
+    for a in arrays:
+        if type(a) is np.ndarray:
+            continue
+        get = getattr(a, "__array_namespace__", None)
+        if get is not None and not isinstance(a, np.generic):
+            xp = get()
+            if xp is not np:
+                return xp
+    return np
+
+
+def exp_limit(dtype: Any) -> float:
+    """The largest ``|z|`` for which ``exp(z)`` and ``exp(-z)`` are both normal numbers.
+
+    Kernels clip exponents into ``[-limit, limit]`` so that ``exp`` neither
+    overflows nor underflows, even under ``np.seterr(all="raise")``. Beyond it
+    the true value differs from the clipped one by less than the smallest
+    normal number. 0.9 of ``-log(tiny)`` keeps headroom for the product with
+    an upstream gradient: about 638 for float64 and 79 for float32.
+
+    >>> round(exp_limit(np.float64))
+    638
+    """
+    dtype = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+    return float(-0.9 * np.log(np.finfo(dtype).tiny))
+
+
+def float_dtype(*arrays: Any) -> np.dtype:
+    """The float dtype a kernel should compute in: the inputs' float type, float64 if none."""
+    kinds = [np.dtype(a.dtype) for a in arrays if hasattr(a, "dtype")]
+    floats = [d for d in kinds if d.kind == "f"]
+    return np.result_type(*floats) if floats else np.dtype(np.float64)
+
+
+def sigmoid_fn(x: Any, xp: Any) -> Any:
+    """``1 / (1 + exp(-x))`` with the exponent clipped so it can neither overflow nor underflow.
+
+    Beyond the clip (|x| > 638 in float64) the true value differs from the
+    clipped one by less than the smallest normal number.
+    """
+    limit = exp_limit(x.dtype)
+    return 1 / (1 + xp.exp(-xp.clip(x, -limit, limit)))
+
+
+def softmax_fn(x: Any, xp: Any) -> Any:
+    """Softmax over the last axis, shifted by the row maximum so ``exp`` cannot overflow."""
+    shifted = x - xp.max(x, axis=-1, keepdims=True)
+    e = xp.exp(xp.clip(shifted, -exp_limit(x.dtype), None))
+    return e / xp.sum(e, axis=-1, keepdims=True)

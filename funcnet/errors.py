@@ -1,0 +1,137 @@
+"""The errors funcnet raises, and the one place their messages are worded.
+
+Every message names who complained (a layer such as ``dense(3)``, a loss, or
+an argument such as ``fit(batch_size)``), then what was expected, then what
+came. The checks are made at the boundary of a public call, once, so a user
+never meets a bare numpy broadcasting error from deep inside a backward pass.
+
+Each error class also derives from the builtin a caller would naturally catch
+(``ValueError``, ``TypeError``, ``FloatingPointError``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "FuncnetError",
+    "ShapeError",
+    "StructureError",
+    "ArgumentError",
+    "ArrayTypeError",
+    "NonFiniteError",
+    "CheckpointError",
+    "GradientCheckError",
+    "describe",
+]
+
+
+class FuncnetError(Exception):
+    """Base class of every error funcnet raises on purpose."""
+
+
+class ShapeError(FuncnetError, ValueError):
+    """An array has the wrong rank, size or shape for the layer or loss."""
+
+
+class StructureError(FuncnetError, ValueError):
+    """Two pytrees that must match (e.g. params and grads) do not."""
+
+
+class ArgumentError(FuncnetError, ValueError):
+    """A configuration value is out of range or unknown."""
+
+
+class ArrayTypeError(FuncnetError, TypeError):
+    """Something that is not an array came where an array was expected."""
+
+
+class NonFiniteError(FuncnetError, FloatingPointError):
+    """Training met a NaN or an infinity."""
+
+
+class CheckpointError(FuncnetError, ValueError):
+    """A saved file is missing, corrupt, or belongs to another model."""
+
+
+class GradientCheckError(FuncnetError, AssertionError):
+    """A hand-written gradient disagrees with its reference."""
+
+
+def describe(value: Any) -> str:
+    """A short human description of ``value`` for error messages.
+
+    >>> describe(np.zeros((4, 5)))
+    'an array of shape (4, 5) and dtype float64'
+    >>> describe([1, 2])
+    'a list'
+    >>> describe(3)
+    'an int (3)'
+    """
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None and dtype is not None and hasattr(value, "__array_namespace__"):
+        return f"an array of shape {tuple(shape)} and dtype {dtype}"
+    if isinstance(value, bool | int | float | complex | str):
+        name = type(value).__name__
+        return f"{'an' if name[0] in 'aeiou' else 'a'} {name} ({value!r})"
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
+
+
+def is_array(value: Any) -> bool:
+    """True for numpy and jax arrays (and jax tracers), False for lists and scalars."""
+    return (
+        hasattr(value, "__array_namespace__")
+        and hasattr(value, "shape")
+        and not isinstance(value, np.generic)
+    )
+
+
+def require_array(who: str, what: str, value: Any) -> None:
+    """Raise ``ArrayTypeError`` unless ``value`` is an array."""
+    if not is_array(value):
+        raise ArrayTypeError(f"{who}: expected {what} to be an array, got {describe(value)}")
+
+
+def require_rank(who: str, what: str, value: Any, rank: int, layout: str) -> None:
+    """Raise ``ShapeError`` unless ``value.ndim == rank``; ``layout`` spells the shape."""
+    require_array(who, what, value)
+    if value.ndim != rank:
+        raise ShapeError(
+            f"{who}: expected {what} of rank {rank} with shape {layout}, "
+            f"got rank {value.ndim} with shape {tuple(value.shape)}"
+        )
+
+
+def require_positive_int(who: str, name: str, value: Any) -> int:
+    """Return ``value`` as an int, or raise ``ArgumentError`` if it is not a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+        raise ArgumentError(f"{who}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def require_choice(who: str, name: str, value: Any, choices: Iterable[str]) -> None:
+    """Raise ``ArgumentError`` unless ``value`` is one of ``choices``."""
+    choices = list(choices)
+    if value not in choices:
+        raise ArgumentError(
+            f"{who}: unknown {name} {value!r}; expected one of {', '.join(map(repr, choices))}"
+        )
+
+
+def require_probability(who: str, name: str, value: Any, *, open_right: bool = False) -> float:
+    """Return ``value`` as a float in [0, 1] (or [0, 1)), else raise ``ArgumentError``."""
+    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+    if ok:
+        value = float(value)
+        ok = 0.0 <= value < 1.0 if open_right else 0.0 <= value <= 1.0
+    if not ok:
+        interval = "[0, 1)" if open_right else "[0, 1]"
+        raise ArgumentError(f"{who}: {name} must be a number in {interval}, got {value!r}")
+    return value

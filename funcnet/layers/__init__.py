@@ -1,0 +1,65 @@
+"""Layers: each constructor returns a ``Layer(init, forward, backward)``.
+
+The protocol is stated once, in ``funcnet.layers._base``; each layer's
+docstring gives only its own shapes and cache.
+"""
+
+from funcnet.layers._activation import ActivationCache as ActivationCache
+from funcnet.layers._activation import identity as identity
+from funcnet.layers._activation import leaky_relu as leaky_relu
+from funcnet.layers._activation import relu as relu
+from funcnet.layers._activation import sigmoid as sigmoid
+from funcnet.layers._activation import softmax as softmax
+from funcnet.layers._activation import tanh as tanh
+from funcnet.layers._base import Layer as Layer
+from funcnet.layers._base import extras as extras
+from funcnet.layers._base import init_state as init_state
+from funcnet.layers._base import layer_name as layer_name
+from funcnet.layers._base import skips_dx as skips_dx
+from funcnet.layers._combinators import SerialCache as SerialCache
+from funcnet.layers._combinators import serial as serial
+from funcnet.layers._dense import DenseCache as DenseCache
+from funcnet.layers._dense import dense as dense
+from funcnet.layers._graph import AddCache as AddCache
+from funcnet.layers._graph import MulCache as MulCache
+from funcnet.layers._graph import add as add
+from funcnet.layers._graph import mul as mul
+from funcnet.layers._mlp import ACTIVATIONS as ACTIVATIONS
+from funcnet.layers._mlp import activation_layer as activation_layer
+from funcnet.layers._mlp import mlp as mlp
+from funcnet.layers._reshape import FlattenCache as FlattenCache
+from funcnet.layers._reshape import flatten as flatten
+
+#: Every public layer constructor, by name. The test registry must cover each one.
+CONSTRUCTORS = {
+    "dense": dense,
+    "relu": relu,
+    "leaky_relu": leaky_relu,
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "identity": identity,
+    "softmax": softmax,
+    "flatten": flatten,
+    "mul": mul,
+    "add": add,
+    "serial": serial,
+    "mlp": mlp,
+}
+
+__all__ = [
+    "Layer",
+    *CONSTRUCTORS,
+    "CONSTRUCTORS",
+    "ACTIVATIONS",
+    "activation_layer",
+    "extras",
+    "init_state",
+    "layer_name",
+    "skips_dx",
+    "ActivationCache",
+    "AddCache",
+    "DenseCache",
+    "FlattenCache",
+    "MulCache",
+    "SerialCache",
+]

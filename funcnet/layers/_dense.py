@@ -1,0 +1,135 @@
+"""The affine (fully connected) layer: ``y = x @ W + b``."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from funcnet import init as initializers
+from funcnet._xp import namespace
+from funcnet.errors import (
+    ArrayTypeError,
+    ShapeError,
+    StructureError,
+    describe,
+    is_array,
+    require_positive_int,
+)
+from funcnet.layers._base import (
+    Layer,
+    check_grad,
+    check_in_shape,
+    check_input,
+    check_key,
+    check_same_float,
+    make_layer,
+)
+from funcnet.random import split
+from funcnet.tree import freeze
+
+__all__ = ["dense", "DenseCache"]
+
+
+class DenseCache(NamedTuple):
+    """What ``dense`` backward needs: the input ``x`` (batch, in) and the weights ``W``."""
+
+    x: Any
+    W: Any
+
+
+def dense(
+    out_dim: int,
+    *,
+    w_init: initializers.Initializer = initializers.xavier,
+    b_init: initializers.Initializer = initializers.zeros,
+    dtype: Any = np.float64,
+) -> Layer:
+    """A fully connected layer with params ``{"W": (in, out_dim), "b": (out_dim,)}``.
+
+    Forward: ``y = x @ W + b`` for ``x`` of shape (batch, in).
+    Backward: ``dx = dy @ W.T``, ``dW = x.T @ dy``, ``db = sum(dy, axis=0)``
+    (the bias gradient sums over the batch, because ``b`` was added to every row).
+
+    Args:
+      out_dim: number of output features.
+      w_init, b_init: initializers ``(key, shape, dtype) -> array``.
+      dtype: dtype of the parameters (float64 by default).
+
+    >>> from funcnet.random import key
+    >>> layer = dense(3)
+    >>> params, out_shape = layer.init(key(0), (2,))
+    >>> out_shape, params["W"].shape, params["b"].shape
+    ((3,), (2, 3), (3,))
+    >>> y, cache = layer.forward(params, np.ones((4, 2)))
+    >>> dx, grads = layer.backward(cache, np.ones((4, 3)))
+    >>> dx.shape, grads["W"].shape
+    ((4, 2), (2, 3))
+    """
+    out_dim = require_positive_int("dense", "out_dim", out_dim)
+    dtype = np.dtype(dtype)
+    name = f"dense({out_dim})"
+
+    def init(key, in_shape):
+        check_key(f"{name}.init", key)
+        (in_dim,) = check_in_shape(
+            f"{name}.init", in_shape, rank=1, layout="(features,); put flatten() before it"
+        )
+        k_w, k_b = split(key)
+        W = np.asarray(w_init(k_w, (in_dim, out_dim), dtype))
+        b = np.asarray(b_init(k_b, (out_dim,), dtype))
+        if W.shape != (in_dim, out_dim) or b.shape != (out_dim,):
+            raise ShapeError(
+                f"{name}.init: initializers returned W {W.shape} and b {b.shape}, "
+                f"expected {(in_dim, out_dim)} and {(out_dim,)}"
+            )
+        return freeze({"W": W.astype(dtype, copy=False), "b": b.astype(dtype, copy=False)},
+                      copy=False), (out_dim,)
+
+    def forward(params, x):
+        W, b = _unpack(name, params, out_dim)
+        check_input(name, x, min_rank=2)
+        if x.ndim != 2:
+            raise ShapeError(
+                f"{name}: expected x of shape (batch, {W.shape[0]}), got rank {x.ndim} "
+                f"shape {tuple(x.shape)}; put flatten() before a dense layer"
+            )
+        if x.shape[1] != W.shape[0]:
+            raise ShapeError(
+                f"{name}: expected {W.shape[0]} input features, got {x.shape[1]} "
+                f"(x has shape {tuple(x.shape)})"
+            )
+        check_same_float(name, x, W)
+        xp = namespace(x, W)
+        y = xp.dot(x, W) + b
+        return y, DenseCache(x, W)
+
+    def backward(cache, dy, *, need_dx=True):
+        x, W = cache
+        check_grad(name, dy, (x.shape[0], W.shape[1]))
+        xp = namespace(dy, W)
+        dx = xp.dot(dy, W.T) if need_dx else None
+        dW = xp.dot(x.T, dy)
+        db = xp.sum(dy, axis=0)
+        return dx, {"W": dW, "b": db}
+
+    return make_layer(name, init, forward, backward, can_skip_dx=True)
+
+
+def _unpack(name: str, params: Any, out_dim: int) -> tuple[Any, Any]:
+    if not (isinstance(params, dict) and set(params) == {"W", "b"}):
+        raise StructureError(
+            f"{name}: expected params {{'W': (in, {out_dim}), 'b': ({out_dim},)}}, "
+            f"got {describe(params)}"
+            + (f" with keys {sorted(params)}" if isinstance(params, dict) else "")
+        )
+    W, b = params["W"], params["b"]
+    if not (is_array(W) and is_array(b)):
+        raise ArrayTypeError(f"{name}: params 'W' and 'b' must be arrays, got "
+                             f"{describe(W)} and {describe(b)}")
+    if W.ndim != 2 or W.shape[1] != out_dim or tuple(b.shape) != (out_dim,):
+        raise ShapeError(
+            f"{name}: expected params W of shape (in, {out_dim}) and b of shape ({out_dim},), "
+            f"got W {tuple(W.shape)} and b {tuple(b.shape)}"
+        )
+    return W, b

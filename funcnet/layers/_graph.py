@@ -1,0 +1,133 @@
+"""The two-input nodes of a computational graph (note 001): multiply and add.
+
+Their input is a pair ``(x, y)`` and their gradient a pair ``(dx, dy)``; they
+work on plain numbers and on arrays. When ``x`` and ``y`` broadcast to a
+larger shape, each gradient is summed back to its input's shape, because a
+value used in many places gets the sum of the gradients from each use.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from funcnet._xp import namespace
+from funcnet.errors import ArrayTypeError, ShapeError, describe, is_array
+from funcnet.layers._base import Layer, check_key, check_no_params, make_layer
+
+__all__ = ["mul", "add", "MulCache", "AddCache"]
+
+
+class MulCache(NamedTuple):
+    """Both inputs: each one's gradient is the upstream gradient times the other."""
+
+    x: Any
+    y: Any
+
+
+class AddCache(NamedTuple):
+    """The input shapes: addition passes the upstream gradient to both sides unchanged."""
+
+    x_shape: tuple[int, ...]
+    y_shape: tuple[int, ...]
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.number) and not isinstance(v, bool)
+
+
+def _pair(name: str, xy: Any) -> tuple[Any, Any, tuple[int, ...]]:
+    if not (isinstance(xy, tuple | list) and len(xy) == 2):
+        raise ArrayTypeError(f"{name}: expected a pair (x, y) as input, got {describe(xy)}")
+    x, y = xy
+    for label, v in (("x", x), ("y", y)):
+        if not (_is_number(v) or is_array(v)):
+            raise ArrayTypeError(f"{name}: expected {label} to be a number or an array, "
+                                 f"got {describe(v)}")
+    try:
+        out_shape = np.broadcast_shapes(np.shape(x), np.shape(y))
+    except ValueError:
+        raise ShapeError(f"{name}: cannot broadcast x of shape {np.shape(x)} with y of "
+                         f"shape {np.shape(y)}") from None
+    return x, y, out_shape
+
+
+def _check_dout(name: str, dout: Any, shape: tuple[int, ...]) -> None:
+    if not (_is_number(dout) or is_array(dout)) or np.shape(dout) != tuple(shape):
+        raise ShapeError(f"{name}.backward: expected dout of shape {tuple(shape)} (the "
+                         f"forward output), got {describe(dout)}")
+
+
+def _unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``g`` over the axes that broadcasting added or stretched, back to ``shape``."""
+    if np.shape(g) == tuple(shape):
+        return g
+    xp = namespace(g)
+    extra = len(np.shape(g)) - len(shape)
+    if extra:
+        g = xp.sum(g, axis=tuple(range(extra)))
+    stretched = tuple(i for i, s in enumerate(shape) if s == 1 and np.shape(g)[i] != 1)
+    if stretched:
+        g = xp.sum(g, axis=stretched, keepdims=True)
+    return g
+
+
+def _init_pair(name: str):
+    def init(key, in_shape):
+        check_key(f"{name}.init", key)
+        try:
+            sx, sy = (tuple(int(s) for s in shape) for shape in in_shape)
+            return (), np.broadcast_shapes(sx, sy)
+        except (TypeError, ValueError):
+            raise ShapeError(f"{name}.init: expected in_shape as a pair of broadcastable "
+                             f"shapes (shape_x, shape_y), got {in_shape!r}") from None
+
+    return init
+
+
+def mul() -> Layer:
+    """``out = x * y``; backward ``dx = dout * y``, ``dy = dout * x``.
+
+    >>> node = mul()
+    >>> price, cache = node.forward((), (100.0, 2.0))
+    >>> price
+    200.0
+    >>> node.backward(cache, 1.1)
+    ((2.2, 110.00000000000001), ())
+    """
+    name = "mul"
+
+    def forward(params, xy):
+        check_no_params(name, params)
+        x, y, _ = _pair(name, xy)
+        return x * y, MulCache(x, y)
+
+    def backward(cache, dout):
+        x, y = cache
+        _check_dout(name, dout, np.broadcast_shapes(np.shape(x), np.shape(y)))
+        return (_unbroadcast(dout * y, np.shape(x)), _unbroadcast(dout * x, np.shape(y))), ()
+
+    return make_layer(name, _init_pair(name), forward, backward)
+
+
+def add() -> Layer:
+    """``out = x + y``; backward passes ``dout`` to both: ``dx = dout``, ``dy = dout``.
+
+    >>> node = add()
+    >>> total, cache = node.forward((), (200.0, 450.0))
+    >>> total, node.backward(cache, 1.1)
+    (650.0, ((1.1, 1.1), ()))
+    """
+    name = "add"
+
+    def forward(params, xy):
+        check_no_params(name, params)
+        x, y, _ = _pair(name, xy)
+        return x + y, AddCache(np.shape(x), np.shape(y))
+
+    def backward(cache, dout):
+        _check_dout(name, dout, np.broadcast_shapes(cache.x_shape, cache.y_shape))
+        return (_unbroadcast(dout, cache.x_shape), _unbroadcast(dout, cache.y_shape)), ()
+
+    return make_layer(name, _init_pair(name), forward, backward)

@@ -1,0 +1,276 @@
+"""Losses: the layer protocol with a target and without an upstream gradient.
+
+    forward(pred, target) -> (value, cache)
+    backward(cache)       -> dpred            # the gradient of value w.r.t. pred
+
+Reductions. ``sum_of_squares`` is a plain SUM over every element (the notes'
+½·Σ(y − t)²). Every other loss is a BATCH MEAN: the per-sample loss is the
+sum over that sample's outputs (classes, units), and the value is the mean of
+those over the batch axis, so a loss does not grow with the batch size and
+its gradient carries a ``1 / batch`` factor. For one output per sample,
+``mse`` is the usual mean squared error.
+
+Targets. ``pred`` has shape (batch, ...). A target has pred's shape; the
+multi-class losses (``cross_entropy``, ``softmax_cross_entropy``) also take
+integer class labels of shape (batch,). Targets are cast to pred's dtype, so
+float32 predictions give a float32 loss and gradient.
+
+>>> import numpy as np
+>>> loss = softmax_cross_entropy()
+>>> value, cache = loss.forward(np.array([[1000.0, -1000.0]]), np.array([1]))
+>>> float(value), loss.backward(cache)
+(2000.0, array([[ 1., -1.]]))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from funcnet._xp import LOG_GUARD, exp_limit, namespace, sigmoid_fn
+from funcnet.errors import ArrayTypeError, ShapeError, describe, is_array
+
+__all__ = [
+    "Loss",
+    "sum_of_squares",
+    "mse",
+    "cross_entropy",
+    "binary_cross_entropy",
+    "softmax_cross_entropy",
+    "sigmoid_binary_cross_entropy",
+    "CONSTRUCTORS",
+    "LOG_GUARD",
+]
+
+
+class Loss(NamedTuple):
+    """A loss: ``forward(pred, target) -> (value, cache)``, ``backward(cache) -> dpred``."""
+
+    forward: Callable[[Any, Any], tuple[Any, Any]]
+    backward: Callable[[Any], Any]
+
+
+class DiffCache(NamedTuple):
+    """``pred - target`` and the batch size."""
+
+    diff: Any
+    batch: int
+
+
+class ProbCache(NamedTuple):
+    """Predicted probabilities, the (one-hot) target, and the batch size."""
+
+    pred: Any
+    target: Any
+    batch: int
+
+
+class LogitCache(NamedTuple):
+    """The probabilities computed from the logits, the target, and the batch size."""
+
+    probs: Any
+    target: Any
+    batch: int
+
+
+def _make(name: str, forward: Callable, backward: Callable) -> Loss:
+    forward.__qualname__ = forward.__name__ = f"{name}.forward"
+    backward.__qualname__ = backward.__name__ = f"{name}.backward"
+    return Loss(forward, backward)
+
+
+def _check_pred(name: str, pred: Any) -> None:
+    if not is_array(pred):
+        raise ArrayTypeError(f"{name}: expected pred to be an array of shape (batch, ...), "
+                             f"got {describe(pred)}")
+    if pred.ndim < 1 or pred.shape[0] == 0:
+        raise ShapeError(f"{name}: expected pred with a non-empty batch axis, "
+                         f"got shape {tuple(pred.shape)}")
+    if np.dtype(pred.dtype).kind != "f":
+        raise ArrayTypeError(f"{name}: expected pred of a float dtype, got {pred.dtype}")
+
+
+def _same_shape_target(name: str, pred: Any, target: Any) -> Any:
+    """The target, checked against pred's shape and cast to pred's dtype."""
+    _check_pred(name, pred)
+    if not is_array(target):
+        raise ArrayTypeError(f"{name}: expected target to be an array of shape "
+                             f"{tuple(pred.shape)}, got {describe(target)}")
+    if tuple(target.shape) != tuple(pred.shape):
+        raise ShapeError(f"{name}: target shape {tuple(target.shape)} does not match "
+                         f"pred shape {tuple(pred.shape)}")
+    xp = namespace(pred, target)
+    return xp.astype(target, pred.dtype) if target.dtype != pred.dtype else target
+
+
+def _class_target(name: str, pred: Any, target: Any) -> Any:
+    """One-hot target in pred's dtype, from one-hot/probability rows or integer labels."""
+    _check_pred(name, pred)
+    if pred.ndim != 2:
+        raise ShapeError(f"{name}: expected pred of shape (batch, classes), "
+                         f"got shape {tuple(pred.shape)}")
+    if not is_array(target):
+        raise ArrayTypeError(f"{name}: expected target to be an array of labels (batch,) or "
+                             f"one-hot rows {tuple(pred.shape)}, got {describe(target)}")
+    batch, classes = pred.shape
+    xp = namespace(pred, target)
+    if target.ndim == 1 and np.dtype(target.dtype).kind in "iu":
+        if target.shape[0] != batch:
+            raise ShapeError(f"{name}: got {target.shape[0]} labels for a batch of {batch}")
+        if isinstance(target, np.ndarray) and target.size and (
+            target.min() < 0 or target.max() >= classes
+        ):
+            raise ShapeError(f"{name}: labels must lie in [0, {classes}), got values from "
+                             f"{target.min()} to {target.max()}")
+        return xp.astype(target[:, None] == xp.arange(classes), pred.dtype)
+    return _same_shape_target(name, pred, target)
+
+
+def sum_of_squares() -> Loss:
+    """``0.5 * sum((pred - target)**2)`` over every element (SUM); ``dpred = pred - target``.
+
+    The loss of notes 000 and 003, with batch size 1 there.
+    """
+    name = "sum_of_squares"
+
+    def forward(pred, target):
+        t = _same_shape_target(name, pred, target)
+        diff = pred - t
+        return 0.5 * namespace(diff).sum(diff * diff), DiffCache(diff, pred.shape[0])
+
+    def backward(cache):
+        return cache.diff
+
+    return _make(name, forward, backward)
+
+
+def mse() -> Loss:
+    """Squared error summed over a sample's outputs, averaged over the batch (BATCH MEAN).
+
+    ``value = sum((pred - target)**2) / batch``; ``dpred = 2 (pred - target) / batch``.
+    """
+    name = "mse"
+
+    def forward(pred, target):
+        t = _same_shape_target(name, pred, target)
+        diff = pred - t
+        return namespace(diff).sum(diff * diff) / pred.shape[0], DiffCache(diff, pred.shape[0])
+
+    def backward(cache):
+        return cache.diff * (2 / cache.batch)
+
+    return _make(name, forward, backward)
+
+
+def cross_entropy() -> Loss:
+    """Cross-entropy on probabilities, ``-sum(t * log(pred + 1e-7)) / batch`` (BATCH MEAN).
+
+    The 1e-7 guard (``LOG_GUARD``) is the notes' own, so their numbers
+    reproduce; ``dpred = -t / (pred + 1e-7) / batch``. Prefer the fused
+    ``softmax_cross_entropy`` on logits, which needs no guard.
+    """
+    name = "cross_entropy"
+
+    def forward(pred, target):
+        t = _class_target(name, pred, target)
+        xp = namespace(pred, t)
+        batch = pred.shape[0]
+        return -xp.sum(t * xp.log(pred + LOG_GUARD)) / batch, ProbCache(pred, t, batch)
+
+    def backward(cache):
+        return -cache.target / (cache.pred + LOG_GUARD) / cache.batch
+
+    return _make(name, forward, backward)
+
+
+def binary_cross_entropy() -> Loss:
+    """Binary cross-entropy on probabilities (note 002), BATCH MEAN.
+
+    ``value = -sum(t log p + (1 - t) log(1 - p)) / batch`` with ``p`` clipped
+    into ``[1e-7, 1 - 1e-7]`` so that a saturated prediction gives a large
+    finite loss instead of ``inf`` (inside that range nothing changes);
+    ``dpred = (p - t) / (p (1 - p)) / batch`` there and 0 where clipped.
+    """
+    name = "binary_cross_entropy"
+
+    def forward(pred, target):
+        t = _same_shape_target(name, pred, target)
+        xp = namespace(pred, t)
+        p = xp.clip(pred, LOG_GUARD, 1 - LOG_GUARD)
+        batch = pred.shape[0]
+        value = -xp.sum(t * xp.log(p) + (1 - t) * xp.log(1 - p)) / batch
+        return value, ProbCache(pred, t, batch)
+
+    def backward(cache):
+        pred, t, batch = cache
+        xp = namespace(pred)
+        inside = (pred >= LOG_GUARD) & (pred <= 1 - LOG_GUARD)
+        p = xp.clip(pred, LOG_GUARD, 1 - LOG_GUARD)
+        return xp.where(inside, (p - t) / (p * (1 - p)), 0) / batch
+
+    return _make(name, forward, backward)
+
+
+def softmax_cross_entropy() -> Loss:
+    """Softmax then cross-entropy, fused, on logits (BATCH MEAN); stable for any logits.
+
+    ``value = sum(t * (logsumexp(z) - z)) / batch``, computed with the row
+    maximum shifted out, so logits of ±1000 give exact finite values.
+    ``dpred = (softmax(z) - t) / batch`` (the note's ``(y - t) / batch``).
+    Targets: one-hot (or probability) rows, or integer labels (batch,).
+    """
+    name = "softmax_cross_entropy"
+
+    def forward(pred, target):
+        t = _class_target(name, pred, target)
+        xp = namespace(pred, t)
+        shifted = pred - xp.max(pred, axis=-1, keepdims=True)
+        e = xp.exp(xp.clip(shifted, -exp_limit(pred.dtype), None))
+        total = xp.sum(e, axis=-1, keepdims=True)
+        log_probs = shifted - xp.log(total)
+        batch = pred.shape[0]
+        return -xp.sum(t * log_probs) / batch, LogitCache(e / total, t, batch)
+
+    def backward(cache):
+        probs, t, batch = cache
+        return (probs - t) / batch
+
+    return _make(name, forward, backward)
+
+
+def sigmoid_binary_cross_entropy() -> Loss:
+    """Sigmoid then binary cross-entropy, fused, on logits (BATCH MEAN); stable for any logits.
+
+    Per element ``max(z, 0) - z t + log(1 + exp(-|z|))``, which equals
+    ``-(t log σ(z) + (1 - t) log(1 - σ(z)))`` without ever taking the log of
+    a rounded-off 0. ``dpred = (σ(z) - t) / batch``.
+    """
+    name = "sigmoid_binary_cross_entropy"
+
+    def forward(pred, target):
+        t = _same_shape_target(name, pred, target)
+        xp = namespace(pred, t)
+        limit = exp_limit(pred.dtype)
+        per_element = (xp.maximum(pred, 0) - pred * t
+                       + xp.log1p(xp.exp(-xp.clip(xp.abs(pred), None, limit))))
+        batch = pred.shape[0]
+        return xp.sum(per_element) / batch, LogitCache(sigmoid_fn(pred, xp), t, batch)
+
+    def backward(cache):
+        probs, t, batch = cache
+        return (probs - t) / batch
+
+    return _make(name, forward, backward)
+
+
+#: Every public loss constructor, by name. The test registry must cover each one.
+CONSTRUCTORS = {
+    "sum_of_squares": sum_of_squares,
+    "mse": mse,
+    "cross_entropy": cross_entropy,
+    "binary_cross_entropy": binary_cross_entropy,
+    "softmax_cross_entropy": softmax_cross_entropy,
+    "sigmoid_binary_cross_entropy": sigmoid_binary_cross_entropy,
+}

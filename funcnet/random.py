@@ -1,0 +1,166 @@
+"""Explicit random keys: counter-based, splittable, and never global.
+
+A key is a read-only array of two ``uint64`` words: the key of a Philox
+counter-based generator. Every sampler takes a key and returns the same
+numbers for the same key on every run and every machine; nothing here reads
+or writes numpy's global generator. A key is meant to be used once: split it
+to get fresh keys for separate uses.
+
+>>> k = key(0)
+>>> k_init, k_data = split(k)
+>>> a = normal(k_init, (2,))
+>>> bool((a == normal(k_init, (2,))).all())
+True
+>>> bool((a == normal(k_data, (2,))).all())
+False
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from funcnet.errors import ArgumentError, ArrayTypeError, describe
+
+__all__ = [
+    "key",
+    "split",
+    "fold_in",
+    "is_key",
+    "normal",
+    "uniform",
+    "integers",
+    "permutation",
+    "bernoulli",
+]
+
+Key = np.ndarray
+
+# Separate counter domains for sampling, splitting and folding-in, so that
+# split(k) never reproduces the stream normal(k) draws from.
+_SPLIT_DOMAIN = np.uint64(1 << 62)
+_FOLD_DOMAIN = np.uint64(2 << 62)
+_SAMPLE_DOMAIN = np.uint64(0)
+
+
+def _seal(words: np.ndarray) -> Key:
+    words = np.ascontiguousarray(words, dtype=np.uint64)
+    words.flags.writeable = False
+    return words
+
+
+def is_key(value: Any) -> bool:
+    """True when ``value`` looks like a key made by this module."""
+    return (
+        isinstance(value, np.ndarray) and value.dtype == np.uint64 and value.shape == (2,)
+    )
+
+
+def _require_key(who: str, value: Any) -> Key:
+    if not is_key(value):
+        raise ArrayTypeError(
+            f"{who}: expected a random key (make one with funcnet.random.key(seed)), "
+            f"got {describe(value)}"
+        )
+    return value
+
+
+def key(seed: int) -> Key:
+    """Make a key from a non-negative integer seed.
+
+    The seed is spread over the 128 key bits with numpy's ``SeedSequence``,
+    whose output is fixed across platforms.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ArgumentError(f"random.key: seed must be a non-negative integer, got {seed!r}")
+    return _seal(np.random.SeedSequence(int(seed)).generate_state(2, np.uint64))
+
+
+def _bit_generator(k: Key, domain: np.uint64 = _SAMPLE_DOMAIN, word0: int = 0):
+    counter = np.array([word0, 0, 0, domain], dtype=np.uint64)
+    return np.random.Philox(key=k, counter=counter)
+
+
+def split(k: Key, n: int = 2) -> tuple[Key, ...]:
+    """Derive ``n`` independent keys from ``k`` (a tuple, so ``a, b = split(k)`` works)."""
+    _require_key("random.split", k)
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ArgumentError(f"random.split: n must be a positive integer, got {n!r}")
+    words = _bit_generator(k, _SPLIT_DOMAIN).random_raw(2 * int(n)).reshape(int(n), 2)
+    return tuple(_seal(w) for w in words)
+
+
+def fold_in(k: Key, data: int) -> Key:
+    """A new key derived from ``k`` and a non-negative integer (an epoch, a step).
+
+    >>> bool((fold_in(key(1), 3) == fold_in(key(1), 3)).all())
+    True
+    """
+    _require_key("random.fold_in", k)
+    if isinstance(data, bool) or not isinstance(data, int | np.integer) or data < 0:
+        raise ArgumentError(f"random.fold_in: data must be a non-negative integer, got {data!r}")
+    return _seal(_bit_generator(k, _FOLD_DOMAIN, int(data)).random_raw(2))
+
+
+def _generator(who: str, k: Key) -> np.random.Generator:
+    return np.random.Generator(_bit_generator(_require_key(who, k)))
+
+
+def _shape(who: str, shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, int | np.integer):
+        shape = (shape,)
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        raise ArgumentError(f"{who}: shape must be a tuple of integers, got {shape!r}") from None
+    if any(s < 0 for s in shape):
+        raise ArgumentError(f"{who}: shape must not have negative sizes, got {shape}")
+    return shape
+
+
+def _float_dtype(who: str, dtype: Any) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ArgumentError(f"{who}: dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def normal(k: Key, shape: Any = (), dtype: Any = np.float64) -> np.ndarray:
+    """Standard normal samples of ``shape``."""
+    shape, dtype = _shape("random.normal", shape), _float_dtype("random.normal", dtype)
+    return _generator("random.normal", k).standard_normal(shape, dtype=dtype)
+
+
+def uniform(
+    k: Key, shape: Any = (), dtype: Any = np.float64, minval: float = 0.0, maxval: float = 1.0
+) -> np.ndarray:
+    """Uniform samples in ``[minval, maxval)``."""
+    shape, dtype = _shape("random.uniform", shape), _float_dtype("random.uniform", dtype)
+    if not minval < maxval:
+        raise ArgumentError(f"random.uniform: needs minval < maxval, got {minval} and {maxval}")
+    u = _generator("random.uniform", k).random(shape, dtype=dtype)
+    return (u * dtype.type(maxval - minval) + dtype.type(minval)).astype(dtype, copy=False)
+
+
+def integers(k: Key, low: int, high: int, shape: Any = ()) -> np.ndarray:
+    """Integers drawn uniformly from ``[low, high)`` as int64."""
+    shape = _shape("random.integers", shape)
+    if not low < high:
+        raise ArgumentError(f"random.integers: needs low < high, got {low} and {high}")
+    return _generator("random.integers", k).integers(low, high, size=shape, dtype=np.int64)
+
+
+def permutation(k: Key, n: int) -> np.ndarray:
+    """A random ordering of ``0 .. n-1`` (int64): every index exactly once."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ArgumentError(f"random.permutation: n must be a non-negative integer, got {n!r}")
+    return _generator("random.permutation", k).permutation(int(n))
+
+
+def bernoulli(k: Key, p: float, shape: Any = ()) -> np.ndarray:
+    """Booleans that are True with probability ``p``."""
+    shape = _shape("random.bernoulli", shape)
+    if not isinstance(p, int | float | np.floating) or not 0.0 <= float(p) <= 1.0:
+        raise ArgumentError(f"random.bernoulli: p must be a number in [0, 1], got {p!r}")
+    return _generator("random.bernoulli", k).random(shape) < float(p)

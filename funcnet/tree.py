@@ -1,0 +1,256 @@
+"""Pytree helpers on dm-tree: the only module that imports dm-tree.
+
+A pytree here is any nesting of dicts, tuples, lists and NamedTuples with
+arrays (or numbers) at the leaves. dm-tree flattens dicts in *sorted* key
+order, treats ``None`` as a leaf, and treats ``()`` as a tree with no leaves,
+which is why a layer without parameters has ``params == ()``.
+
+Paths name a leaf by the keys and indices that lead to it; ``path_str``
+renders them the way Python would index the tree, e.g. ``[1]['W']``.
+
+>>> params = ({"W": np.ones((2, 3)), "b": np.zeros(3)}, ())
+>>> [path_str(p) for p, _ in flatten_with_paths(params)]
+["[0]['W']", "[0]['b']"]
+>>> float(global_norm(params))
+2.449489742783178
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import tree as _dm
+
+from funcnet.errors import ShapeError, StructureError, describe
+
+__all__ = [
+    "map",
+    "leaves",
+    "structure",
+    "unflatten_as",
+    "flatten_with_paths",
+    "path_str",
+    "assert_same_structure",
+    "assert_same_shapes",
+    "freeze",
+    "is_frozen",
+    "zeros_like",
+    "add",
+    "sub",
+    "scale",
+    "vdot",
+    "global_norm",
+    "size",
+    "all_finite",
+    "first_nonfinite",
+]
+
+Tree = Any
+Path = tuple
+
+
+def map(f: Callable[..., Any], *trees: Tree) -> Tree:  # noqa: A001 - tree.map reads as intended
+    """Apply ``f`` leafwise over one or more trees of the same structure.
+
+    >>> map(lambda a, b: a + b, {"x": 1, "y": (2, 3)}, {"x": 10, "y": (20, 30)})
+    {'x': 11, 'y': (22, 33)}
+    """
+    return _dm.map_structure(f, *trees)
+
+
+def leaves(tree: Tree) -> list:
+    """The leaves of ``tree`` in dm-tree's order (dict keys sorted)."""
+    return _dm.flatten(tree)
+
+
+def structure(tree: Tree) -> Tree:
+    """``tree`` with every leaf replaced by ``None``: its shape as a tree, for comparisons."""
+    return _dm.map_structure(lambda _: None, tree)
+
+
+def unflatten_as(tree: Tree, flat: Sequence[Any]) -> Tree:
+    """Rebuild a tree with the structure of ``tree`` from a flat list of leaves."""
+    return _dm.unflatten_as(tree, list(flat))
+
+
+def flatten_with_paths(tree: Tree) -> list[tuple[Path, Any]]:
+    """``[(path, leaf), ...]`` in the same order as ``leaves``."""
+    return list(_dm.flatten_with_path(tree))
+
+
+def path_str(path: Path, root: str = "") -> str:
+    """Render a path as Python indexing: ``(1, 'W')`` -> ``[1]['W']``.
+
+    >>> path_str((1, "W"), root="params")
+    "params[1]['W']"
+    """
+    return root + "".join(f"[{p!r}]" for p in path)
+
+
+def _kind(node: Any) -> str:
+    if isinstance(node, Mapping):
+        return f"a dict with keys {sorted(builtins.map(str, node))}"
+    if _dm.is_nested(node):
+        return f"a {type(node).__name__} of length {len(node)}"
+    return describe(node)
+
+
+def _first_difference(a: Any, b: Any, path: Path = ()) -> tuple[Path, str, str] | None:
+    """The first place where ``a`` and ``b`` differ as trees, or None."""
+    a_nested, b_nested = _dm.is_nested(a), _dm.is_nested(b)
+    if not a_nested and not b_nested:
+        return None
+    if a_nested != b_nested:
+        return path, _kind(a), _kind(b)
+    if isinstance(a, Mapping) or isinstance(b, Mapping):
+        if not (isinstance(a, Mapping) and isinstance(b, Mapping)) or set(a) != set(b):
+            return path, _kind(a), _kind(b)
+        for k in sorted(a):
+            found = _first_difference(a[k], b[k], (*path, k))
+            if found:
+                return found
+        return None
+    if type(a) is not type(b) or len(a) != len(b):
+        return path, _kind(a), _kind(b)
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        found = _first_difference(x, y, (*path, i))
+        if found:
+            return found
+    return None
+
+
+def assert_same_structure(
+    expected: Tree, actual: Tree, *, who: str, expected_name: str = "params",
+    actual_name: str = "grads",
+) -> None:
+    """Raise ``StructureError`` naming the first path where two trees differ.
+
+    >>> assert_same_structure({"W": 1, "b": 2}, {"W": 1}, who="sgd.update")
+    Traceback (most recent call last):
+    ...
+    funcnet.errors.StructureError: sgd.update: grads do not match the structure of params \
+at params: expected a dict with keys ['W', 'b'], got a dict with keys ['W']
+    """
+    try:
+        _dm.assert_same_structure(expected, actual, check_types=True)
+        return
+    except (ValueError, TypeError):
+        pass
+    found = _first_difference(expected, actual)
+    if found is None:  # dm-tree saw a difference our walk does not describe
+        path, want, got = (), _kind(expected), _kind(actual)
+    else:
+        path, want, got = found
+    raise StructureError(
+        f"{who}: {actual_name} do not match the structure of {expected_name} at "
+        f"{path_str(path, expected_name)}: expected {want}, got {got}"
+    )
+
+
+def assert_same_shapes(
+    expected: Tree, actual: Tree, *, who: str, expected_name: str = "params",
+    actual_name: str = "grads", check_dtype: bool = False,
+) -> None:
+    """Structure first, then every leaf's shape (and dtype if asked), naming the path."""
+    assert_same_structure(
+        expected, actual, who=who, expected_name=expected_name, actual_name=actual_name
+    )
+    for (path, e), a in zip(flatten_with_paths(expected), leaves(actual), strict=True):
+        e_shape, a_shape = np.shape(e), np.shape(a)
+        if e_shape != a_shape:
+            raise ShapeError(
+                f"{who}: {actual_name} at {path_str(path, expected_name)} has shape "
+                f"{a_shape}, expected {e_shape}"
+            )
+        if check_dtype and np.result_type(e) != np.result_type(a):
+            raise ShapeError(
+                f"{who}: {actual_name} at {path_str(path, expected_name)} has dtype "
+                f"{np.result_type(a)}, expected {np.result_type(e)}"
+            )
+
+
+def _freeze_leaf(leaf: Any, copy: bool) -> Any:
+    if type(leaf) is not np.ndarray:
+        return leaf  # numbers and jax arrays are immutable already
+    if not leaf.flags.writeable:
+        return leaf
+    if copy:
+        leaf = leaf.copy()
+    leaf.flags.writeable = False
+    return leaf
+
+
+def freeze(tree: Tree, *, copy: bool = True) -> Tree:
+    """Make every numpy leaf read-only, so an in-place write raises.
+
+    With ``copy=True`` (the default) a writeable leaf is copied first, so the
+    caller's own arrays are neither aliased nor changed. ``copy=False`` seals
+    freshly computed arrays in place, for code that just made them.
+
+    >>> w = freeze({"W": np.zeros(2)})["W"]
+    >>> w[0] = 1.0
+    Traceback (most recent call last):
+    ...
+    ValueError: assignment destination is read-only
+    """
+    return _dm.map_structure(lambda leaf: _freeze_leaf(leaf, copy), tree)
+
+
+def is_frozen(tree: Tree) -> bool:
+    """True when no numpy leaf of ``tree`` is writeable."""
+    return all(
+        not (type(leaf) is np.ndarray and leaf.flags.writeable) for leaf in _dm.flatten(tree)
+    )
+
+
+def zeros_like(tree: Tree) -> Tree:
+    """A tree of zeros with the shapes and dtypes of ``tree``'s leaves."""
+    return _dm.map_structure(lambda a: np.zeros(np.shape(a), np.result_type(a)), tree)
+
+
+def add(a: Tree, b: Tree) -> Tree:
+    """Leafwise ``a + b``."""
+    return _dm.map_structure(lambda x, y: x + y, a, b)
+
+
+def sub(a: Tree, b: Tree) -> Tree:
+    """Leafwise ``a - b``."""
+    return _dm.map_structure(lambda x, y: x - y, a, b)
+
+
+def scale(factor: float, tree: Tree) -> Tree:
+    """Leafwise ``factor * leaf``."""
+    return _dm.map_structure(lambda x: factor * x, tree)
+
+
+def vdot(a: Tree, b: Tree) -> Any:
+    """The sum over all leaves of ``sum(a * b)``: the dot product of two flattened trees."""
+    return builtins.sum(
+        (x * y).sum() for x, y in zip(_dm.flatten(a), _dm.flatten(b), strict=True)
+    )
+
+
+def global_norm(tree: Tree) -> Any:
+    """The L2 norm of all leaves taken together, as one long vector."""
+    return builtins.sum(((x * x).sum() for x in _dm.flatten(tree)), 0.0) ** 0.5
+
+
+def size(tree: Tree) -> int:
+    """The number of scalars in ``tree``."""
+    return int(builtins.sum(np.size(x) for x in _dm.flatten(tree)))
+
+
+def all_finite(tree: Tree) -> bool:
+    """True when every leaf holds only finite numbers."""
+    return all(bool(np.isfinite(x).all()) for x in _dm.flatten(tree))
+
+
+def first_nonfinite(tree: Tree) -> Path | None:
+    """The path of the first leaf with a NaN or an infinity, or None if all are finite."""
+    for path, leaf in _dm.flatten_with_path(tree):
+        if not bool(np.isfinite(leaf).all()):
+            return path
+    return None

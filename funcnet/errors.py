@@ -24,6 +24,7 @@ __all__ = [
     "ArrayTypeError",
     "NonFiniteError",
     "CheckpointError",
+    "DataError",
     "GradientCheckError",
     "describe",
 ]
@@ -55,6 +56,10 @@ class NonFiniteError(FuncnetError, FloatingPointError):
 
 class CheckpointError(FuncnetError, ValueError):
     """A saved file is missing, corrupt, or belongs to another model."""
+
+
+class DataError(FuncnetError, ValueError):
+    """A data file is missing, truncated, or not in the expected format."""
 
 
 class GradientCheckError(FuncnetError, AssertionError):

@@ -1,0 +1,46 @@
+"""Test helpers: tree comparison with paths, deep snapshots for immutability checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from funcnet import tree
+
+
+def snapshot(value: Any) -> Any:
+    """A deep copy of every array leaf (numbers and other leaves kept), to compare later."""
+    return tree.map(lambda v: np.array(v, copy=True) if hasattr(v, "shape") else v, value)
+
+
+def assert_bitwise_equal(before: Any, after: Any, what: str) -> None:
+    """Same structure, and every leaf identical in dtype, shape and bits."""
+    tree.assert_same_structure(before, after, who=what, expected_name="before",
+                               actual_name="after")
+    for (path, a), b in zip(tree.flatten_with_paths(before), tree.leaves(after), strict=True):
+        where = f"{what}{tree.path_str(path)}"
+        if hasattr(a, "shape"):
+            b = np.asarray(b)
+            assert a.dtype == b.dtype, f"{where}: dtype changed {a.dtype} -> {b.dtype}"
+            assert a.shape == b.shape, f"{where}: shape changed"
+            assert a.tobytes() == b.tobytes(), f"{where}: contents changed"
+        else:
+            assert a == b or (a != a and b != b), f"{where}: {a!r} changed to {b!r}"
+
+
+def assert_trees_close(actual: Any, expected: Any, *, rtol: float = 1e-12,
+                       atol: float = 0.0, what: str = "tree") -> None:
+    """Structure first, then leafwise allclose with the path in the message."""
+    tree.assert_same_structure(expected, actual, who=what, expected_name="expected",
+                               actual_name="actual")
+    for (path, e), a in zip(tree.flatten_with_paths(expected), tree.leaves(actual),
+                            strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=rtol, atol=atol,
+                                   err_msg=f"{what}{tree.path_str(path)}")
+
+
+def away_from_zero(rng: np.random.Generator, shape: tuple, *, margin: float = 0.05) -> np.ndarray:
+    """Standard normal samples pushed at least ``margin`` away from 0 (relu's kink)."""
+    x = rng.standard_normal(shape)
+    return np.where(x >= 0, x + margin, x - margin)

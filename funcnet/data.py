@@ -1,0 +1,554 @@
+"""Data sets: the notes' toy problems, the packaged digits, and MNIST-format (IDX) files.
+
+Every array is row-per-sample: ``x`` has shape ``(n, features)`` (or
+``(n, channels, height, width)`` for images), float64 unless a ``dtype`` is
+asked for. Nothing here downloads anything: the toy sets are computed, the
+digits ship inside the package, and MNIST / Fashion-MNIST are read from a
+directory the user already has.
+
+The digits (``funcnet/_data/digits.npz``) are scikit-learn's 8x8 handwritten
+digits (``sklearn.datasets.load_digits``, BSD-3-Clause), themselves the test
+part of the UCI "Optical Recognition of Handwritten Digits" set. To rebuild
+the file (tests check it equals scikit-learn's copy bit for bit)::
+
+    d = sklearn.datasets.load_digits()
+    np.savez_compressed("funcnet/_data/digits.npz",
+                        pixels=d.data.astype(np.uint8), labels=d.target.astype(np.int64))
+
+>>> xs = sine_regression()
+>>> xs.x.shape, xs.t.shape, xs.raw_x.shape
+((63, 1), (63, 1), (63,))
+>>> one_hot(np.array([2, 0]), 3)
+array([[0., 0., 1.],
+       [1., 0., 0.]])
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import zlib
+from importlib import resources
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from funcnet.errors import (
+    ArgumentError,
+    ArrayTypeError,
+    DataError,
+    ShapeError,
+    describe,
+    require_array,
+    require_positive_int,
+)
+from funcnet.random import _float_dtype, _require_key, permutation
+
+__all__ = [
+    "SineRegression",
+    "Dataset",
+    "Labelled",
+    "TrainTest",
+    "Split",
+    "Standardization",
+    "sine_regression",
+    "sine_boundary",
+    "xor",
+    "digits",
+    "DIGIT_CLASSES",
+    "load_idx",
+    "mnist",
+    "fashion_mnist",
+    "MNIST_FILES",
+    "FASHION_MNIST_CLASSES",
+    "one_hot",
+    "train_test_split",
+    "standardizer",
+    "standardize",
+]
+
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class SineRegression(NamedTuple):
+    """Note 000's regression set: scaled inputs (n, 1), targets (n, 1), raw inputs (n,)."""
+
+    x: np.ndarray
+    t: np.ndarray
+    raw_x: np.ndarray
+
+
+class Dataset(NamedTuple):
+    """Inputs (n, features) and float targets (n, outputs)."""
+
+    x: np.ndarray
+    t: np.ndarray
+
+
+class Labelled(NamedTuple):
+    """Inputs (n, ...), int64 class labels (n,), and the name of each class."""
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: tuple[str, ...]
+
+
+class TrainTest(NamedTuple):
+    """A data set's fixed training and test parts, with the name of each class."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+
+
+class Split(NamedTuple):
+    """The two parts made by ``train_test_split`` (same field order as ``TrainTest``)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+class Standardization(NamedTuple):
+    """Per-feature mean and standard deviation, each of shape ``x.shape[1:]``."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+
+# --------------------------------------------------------------------------- toy sets
+
+
+def sine_regression(*, dtype: Any = np.float64) -> SineRegression:
+    """Note 000's regression set: sin(x) on ``arange(0, 2π, 0.1)``, inputs scaled to (x − π)/π.
+
+    Args:
+        dtype: float64 (default) or float32 for ``x`` and ``t``.
+
+    Returns:
+        ``SineRegression(x, t, raw_x)``: ``x`` (63, 1) in [-1, 1), ``t = sin(raw_x)`` (63, 1),
+        ``raw_x`` (63,) the unscaled inputs 0, 0.1, ..., 6.2 (always float64).
+    """
+    dtype = _float_dtype("sine_regression", dtype)
+    raw_x = np.arange(0, np.pi * 2, 0.1)
+    t = np.sin(raw_x)
+    x = (raw_x - np.pi) / np.pi
+    return SineRegression(x[:, None].astype(dtype), t[:, None].astype(dtype), raw_x)
+
+
+def sine_boundary(*, dtype: Any = np.float64) -> Dataset:
+    """Note 000's classification set: a 21x21 grid on [-1, 1]², split by y = sin(πx).
+
+    Points run x-major as in the note (``for x in X: for y in Y``, both
+    ``arange(-1.0, 1.1, 0.1)``); a point is class [0, 1] when y < sin(πx), else [1, 0].
+
+    Args:
+        dtype: float64 (default) or float32.
+
+    Returns:
+        ``Dataset(x, t)``: points ``x`` (441, 2) and one-hot classes ``t`` (441, 2).
+    """
+    dtype = _float_dtype("sine_boundary", dtype)
+    grid = np.arange(-1.0, 1.1, 0.1)
+    xs, ys = np.meshgrid(grid, grid, indexing="ij")
+    x = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    below = x[:, 1] < np.sin(np.pi * x[:, 0])
+    t = np.stack([~below, below], axis=1)
+    return Dataset(x.astype(dtype), t.astype(dtype))
+
+
+def xor(*, dtype: Any = np.float64) -> Dataset:
+    """Note 002's XOR problem, one sample per row.
+
+    The note keeps samples in columns (X is 2x4, Y is 1x4); these are their transposes.
+
+    Args:
+        dtype: float64 (default) or float32.
+
+    Returns:
+        ``Dataset(x, t)``: ``x`` (4, 2) rows (0,0), (0,1), (1,0), (1,1); ``t`` (4, 1) = 0, 1, 1, 0.
+    """
+    dtype = _float_dtype("xor", dtype)
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=dtype)
+    return Dataset(x, np.array([[0], [1], [1], [0]], dtype=dtype))
+
+
+# --------------------------------------------------------------------------- digits
+
+
+def digits(*, images: bool = False, dtype: Any = np.float64) -> Labelled:
+    """scikit-learn's 8x8 handwritten digits (1797 samples, 10 classes), read from the package.
+
+    Args:
+        images: False for flat rows (1797, 64); True for NCHW images (1797, 1, 8, 8).
+        dtype: float64 (default) or float32 for ``x``.
+
+    Returns:
+        ``Labelled(x, y, class_names)``: pixels scaled to [0, 1] (value / 16), int64 labels
+        (1797,) in 0..9, and class names "0" .. "9".
+
+    Raises:
+        DataError: the packaged file is missing or damaged.
+    """
+    dtype = _float_dtype("digits", dtype)
+    source = resources.files("funcnet").joinpath("_data", "digits.npz")
+    try:
+        with source.open("rb") as f, np.load(f, allow_pickle=False) as npz:
+            pixels, labels = npz["pixels"], npz["labels"]
+    except (OSError, KeyError, ValueError, zlib.error) as e:
+        raise DataError(f"digits: cannot read the packaged file {source}: {e}") from e
+    if pixels.shape != (1797, 64) or labels.shape != (1797,) or pixels.dtype != np.uint8:
+        raise DataError(
+            f"digits: {source}: expected uint8 pixels (1797, 64) and labels (1797,), "
+            f"found {pixels.dtype} pixels {pixels.shape} and labels {labels.shape}"
+        )
+    x = pixels.astype(dtype) / dtype.type(16)
+    if images:
+        x = x.reshape(-1, 1, 8, 8)
+    return Labelled(x, labels.astype(np.int64), DIGIT_CLASSES)
+
+
+# --------------------------------------------------------------------------- IDX files
+
+_IDX_TYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _read_bytes(who: str, path: Any) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DataError(f"{who}: {path}: cannot read the file ({e.strerror or e})") from e
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{who}: {path}: the gzip stream is corrupt or truncated ({e})") from e
+    return data
+
+
+def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an IDX file (the MNIST format), raw or gzip-compressed, into a numpy array.
+
+    The header is two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16,
+    0x0C int32, 0x0D float32, 0x0E float64), the number of dimensions, then each
+    dimension as a big-endian uint32. The data (big-endian) must fill the dimensions
+    exactly. Gzip is recognised by its magic bytes, whatever the file is called.
+
+    Args:
+        path: the file.
+
+    Returns:
+        A new native-endian array of the header's shape and type.
+
+    Raises:
+        ArgumentError: ``path`` is not a str or path object.
+        DataError: the file is unreadable, corrupt, truncated, too long or not IDX.
+    """
+    if not isinstance(path, str | os.PathLike):
+        raise ArgumentError(f"load_idx: path must be a str or os.PathLike, got {describe(path)}")
+    who = f"load_idx: {os.fspath(path)}"
+    data = _read_bytes("load_idx", path)
+    if len(data) < 4:
+        raise DataError(
+            f"{who}: expected a 4-byte IDX header, found {len(data)} bytes"
+            + (" (empty file)" if not data else "")
+        )
+    if data[0] != 0 or data[1] != 0:
+        raise DataError(
+            f"{who}: expected an IDX file starting with two zero bytes, found "
+            f"0x{data[0]:02x} 0x{data[1]:02x} (not an IDX file?)"
+        )
+    code, ndim = data[2], data[3]
+    if code not in _IDX_TYPES:
+        known = ", ".join(f"0x{c:02x}" for c in _IDX_TYPES)
+        raise DataError(f"{who}: expected a data type code in {known}, found 0x{code:02x}")
+    if ndim < 1:
+        raise DataError(f"{who}: expected at least 1 dimension, found 0")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(
+            f"{who}: expected a {header}-byte header for {ndim} dimensions, "
+            f"found only {len(data)} bytes (truncated file?)"
+        )
+    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
+    dtype = _IDX_TYPES[code]
+    expected, found = math.prod(dims) * dtype.itemsize, len(data) - header
+    if found != expected:
+        hint = "truncated file?" if found < expected else "trailing bytes?"
+        raise DataError(
+            f"{who}: expected {expected} bytes of {dtype.newbyteorder('=')} data after the "
+            f"header for shape {dims}, found {found} ({hint})"
+        )
+    array = np.frombuffer(data, dtype, math.prod(dims), header).reshape(dims)
+    return array.astype(dtype.newbyteorder("="))
+
+
+def _find(who: str, directory: str, name: str) -> str:
+    for candidate in (name, name + ".gz"):
+        path = os.path.join(directory, candidate)
+        if os.path.isfile(path):
+            return path
+    expected = ", ".join(f"{n} (or {n}.gz)" for n in MNIST_FILES)
+    raise DataError(
+        f"{who}: {directory}: missing {name} (or {name}.gz); expected the four files {expected}"
+    )
+
+
+def _idx_split(
+    who: str, directory: Any, images: bool, dtype: Any, class_names: tuple[str, ...]
+) -> TrainTest:
+    dtype = _float_dtype(who, dtype)
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise DataError(
+            f"{who}: expected a directory holding {', '.join(MNIST_FILES)}, "
+            f"found no directory at {directory}"
+        )
+    paths = [_find(who, directory, name) for name in MNIST_FILES]
+    parts = []
+    for image_path, label_path in (paths[:2], paths[2:]):
+        pixels, labels = load_idx(image_path), load_idx(label_path)
+        if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[1:] != (28, 28):
+            raise DataError(
+                f"{who}: {image_path}: expected uint8 images of shape (n, 28, 28), "
+                f"found {describe(pixels)}"
+            )
+        if labels.dtype != np.uint8 or labels.ndim != 1:
+            raise DataError(
+                f"{who}: {label_path}: expected uint8 labels of shape (n,), "
+                f"found {describe(labels)}"
+            )
+        if len(labels) != len(pixels):
+            raise DataError(
+                f"{who}: {label_path} holds {len(labels)} labels but {image_path} holds "
+                f"{len(pixels)} images; expected one label per image"
+            )
+        if len(labels) and labels.max() >= len(class_names):
+            raise DataError(
+                f"{who}: {label_path}: expected labels 0..{len(class_names) - 1}, "
+                f"found {int(labels.max())}"
+            )
+        x = pixels.astype(dtype) / dtype.type(255)
+        x = x.reshape(-1, 1, 28, 28) if images else x.reshape(-1, 28 * 28)
+        parts += [x, labels.astype(np.int64)]
+    return TrainTest(*parts, class_names)
+
+
+def mnist(
+    directory: str | os.PathLike[str], *, images: bool = False, dtype: Any = np.float64
+) -> TrainTest:
+    """MNIST read from the four IDX files (raw or ``.gz``) in ``directory``; nothing downloads.
+
+    Args:
+        directory: holds train-images-idx3-ubyte, train-labels-idx1-ubyte,
+            t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, each optionally ending in .gz
+            (the raw file is used when both exist).
+        images: False for flat rows (n, 784); True for NCHW images (n, 1, 28, 28).
+        dtype: float64 (default) or float32 for the images.
+
+    Returns:
+        ``TrainTest(x_train, y_train, x_test, y_test, class_names)``: pixels scaled to
+        [0, 1] (value / 255), int64 labels (n,), class names "0" .. "9".
+
+    Raises:
+        DataError: a file is missing or malformed, or images and labels disagree.
+    """
+    return _idx_split("mnist", directory, images, dtype, DIGIT_CLASSES)
+
+
+def fashion_mnist(
+    directory: str | os.PathLike[str], *, images: bool = False, dtype: Any = np.float64
+) -> TrainTest:
+    """Fashion-MNIST from ``directory``: as ``mnist`` but with ``FASHION_MNIST_CLASSES`` names.
+
+    Args:
+        directory: holds the four files named as for ``mnist`` (raw or ``.gz``).
+        images: False for flat rows (n, 784); True for NCHW images (n, 1, 28, 28).
+        dtype: float64 (default) or float32 for the images.
+
+    Returns:
+        ``TrainTest(x_train, y_train, x_test, y_test, class_names)`` as for ``mnist``.
+
+    Raises:
+        DataError: a file is missing or malformed, or images and labels disagree.
+    """
+    return _idx_split("fashion_mnist", directory, images, dtype, FASHION_MNIST_CLASSES)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def one_hot(labels: Any, num_classes: int, dtype: Any = np.float64) -> np.ndarray:
+    """Integer class labels as one-hot rows.
+
+    Args:
+        labels: integer array of any shape, values in [0, num_classes).
+        num_classes: the number of classes, a positive integer.
+        dtype: float64 (default) or float32.
+
+    Returns:
+        Array of shape ``labels.shape + (num_classes,)``: 1 at each label, 0 elsewhere.
+
+    Raises:
+        ArrayTypeError: ``labels`` is not an integer array.
+        ArgumentError: ``num_classes`` is not positive, or a label is out of range.
+    """
+    require_array("one_hot", "labels", labels)
+    if labels.dtype.kind not in "iu":
+        raise ArrayTypeError(f"one_hot: expected integer labels, got {describe(labels)}")
+    num_classes = require_positive_int("one_hot", "num_classes", num_classes)
+    dtype = _float_dtype("one_hot", dtype)
+    labels = np.asarray(labels)
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        raise ArgumentError(
+            f"one_hot: labels must lie in [0, {num_classes}), got {labels[bad].flat[0]} "
+            f"({int(bad.sum())} out of range)"
+        )
+    return (labels[..., None] == np.arange(num_classes)).astype(dtype)
+
+
+def train_test_split(key: Any, x: Any, y: Any, test_fraction: float = 0.2) -> Split:
+    """Shuffle samples with ``key`` and split them into a training and a test part.
+
+    The test part holds ``ceil(test_fraction * n)`` samples; every sample lands in
+    exactly one part, and the same key always gives the same split.
+
+    Args:
+        key: a ``funcnet.random`` key.
+        x: inputs (n, ...).
+        y: targets or labels (n, ...).
+        test_fraction: a number strictly between 0 and 1.
+
+    Returns:
+        ``Split(x_train, y_train, x_test, y_test)``.
+
+    Raises:
+        ArrayTypeError: ``key`` is not a key, or ``x`` or ``y`` is not an array.
+        ShapeError: ``x`` or ``y`` is a scalar, or they hold different numbers of samples.
+        ArgumentError: ``test_fraction`` is outside (0, 1) or leaves a part empty.
+    """
+    who = "train_test_split"
+    _require_key(who, key)
+    for name, value in (("x", x), ("y", y)):
+        require_array(who, name, value)
+        if value.ndim < 1:
+            raise ShapeError(f"{who}: expected {name} of shape (n, ...), got a scalar")
+    if len(x) != len(y):
+        raise ShapeError(
+            f"{who}: x and y must hold the same number of samples, got {len(x)} and {len(y)}"
+        )
+    number = isinstance(test_fraction, int | float | np.floating)
+    if isinstance(test_fraction, bool) or not number or not 0.0 < float(test_fraction) < 1.0:
+        raise ArgumentError(
+            f"{who}: test_fraction must be a number in (0, 1), got {test_fraction!r}"
+        )
+    n = len(x)
+    n_test = math.ceil(float(test_fraction) * n)
+    if not 0 < n_test < n:
+        raise ArgumentError(
+            f"{who}: test_fraction {test_fraction} of {n} samples gives {n_test} test and "
+            f"{n - n_test} training samples; expected both parts non-empty"
+        )
+    order = permutation(key, n)
+    test, train = order[:n_test], order[n_test:]
+    return Split(x[train], y[train], x[test], y[test])
+
+
+def _floating(who: str, x: Any) -> np.ndarray:
+    require_array(who, "x", x)
+    if x.ndim < 1 or len(x) == 0:
+        raise ShapeError(
+            f"{who}: expected x of shape (n, ...) with n >= 1, got shape {tuple(x.shape)}"
+        )
+    if x.dtype.kind not in "fiub":
+        raise ArrayTypeError(f"{who}: expected a real-valued array, got {describe(x)}")
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
+def standardizer(x: Any) -> Standardization:
+    """Per-feature mean and standard deviation of ``x``, to pass to ``standardize``.
+
+    A constant feature gets std 1 (and its own value as mean), so it becomes exactly 0.
+
+    Args:
+        x: array (n, ...), n >= 1; statistics are taken over axis 0.
+
+    Returns:
+        ``Standardization(mean, std)``, each of shape ``x.shape[1:]`` and x's float dtype
+        (float64 for integer input).
+
+    Raises:
+        ArrayTypeError: ``x`` is not a real-valued array.
+        ShapeError: ``x`` is a scalar or holds no samples.
+    """
+    x = _floating("standardizer", x)
+    constant = (x == x[0]).all(axis=0)
+    mean = np.where(constant, x[0], x.mean(axis=0))
+    std = np.where(constant, 1, x.std(axis=0))
+    return Standardization(mean.astype(x.dtype), std.astype(x.dtype))
+
+
+def standardize(x: Any, stats: Standardization) -> np.ndarray:
+    """``(x - mean) / std`` with statistics from ``standardizer`` (often of the training part).
+
+    Args:
+        x: array (n, ...) whose trailing shape equals ``stats.mean.shape``.
+        stats: a ``Standardization``.
+
+    Returns:
+        A new array of x's shape and float dtype (float64 for integer input).
+
+    Raises:
+        ArrayTypeError: ``x`` is not a real-valued array or ``stats`` is not a Standardization.
+        ShapeError: ``x`` has no samples or its features do not match ``stats``.
+
+    >>> x = np.array([[1.0, 5.0], [3.0, 5.0]])
+    >>> standardize(x, standardizer(x))
+    array([[-1.,  0.],
+           [ 1.,  0.]])
+    """
+    x = _floating("standardize", x)
+    if not isinstance(stats, Standardization):
+        raise ArrayTypeError(
+            f"standardize: expected stats from standardizer(x), got {describe(stats)}"
+        )
+    if x.shape[1:] != np.shape(stats.mean):
+        features = "".join(f", {d}" for d in np.shape(stats.mean)) or ","
+        raise ShapeError(
+            f"standardize: expected x of shape (n{features}) to match the statistics, "
+            f"got shape {tuple(x.shape)}"
+        )
+    mean, std = (np.asarray(s).astype(x.dtype, copy=False) for s in (stats.mean, stats.std))
+    return (x - mean) / std

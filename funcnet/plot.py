@@ -174,9 +174,10 @@ def _names(who: str, name: str, value: Any, k: int, source: str) -> list[str]:
 
 
 def _positive(who: str, name: str, values: np.ndarray) -> None:
-    if np.nanmin(values) <= 0:
+    values = values[~np.isnan(values)]
+    if values.size and values.min() <= 0:
         raise ArgumentError(f"{who}: {name} must be positive on a log axis, "
-                            f"got a minimum of {np.nanmin(values):g}")
+                            f"got a minimum of {values.min():g}")
 
 
 # ---------------------------------------------------------------------------
@@ -285,8 +286,7 @@ def loss_curves(curves: Mapping[str, tuple[Any, Any]], *, xlabel: str = "epoch",
         A Figure with one Axes holding one line per curve, in ``curves`` order.
 
     Raises:
-        ArgumentError: ``curves`` empty or not a dict, an entry not a pair, an
-            infinite value, a non-positive value with ``log_y``.
+        ArgumentError: no curves, an entry not a pair, infinities, ``y <= 0`` with ``log_y``.
         ShapeError: ``x`` and ``y`` not 1-D of one length.
     """
     who = "loss_curves"
@@ -468,9 +468,10 @@ def decision_surface(predict: Callable[[np.ndarray], Any], *, points: Any = None
     if P.shape not in ((m,), (m, 1)):
         raise ShapeError(f"{who}: predict must return shape ({m},) for ({m}, 2) points, "
                          f"got shape {P.shape}")
-    if not (np.isfinite(P).all() and P.min() >= 0.0 and P.max() <= 1.0):
+    _finite(who, "predict's output", P)
+    if P.min() < 0.0 or P.max() > 1.0:
         raise ArgumentError(f"{who}: predict must return probabilities in [0, 1], "
-                            f"got values from {np.nanmin(P):g} to {np.nanmax(P):g}")
+                            f"got values from {P.min():g} to {P.max():g}")
     P = P.reshape(X.shape)
     fig = _figure(scale=1.5)
     ax = fig.add_subplot()

@@ -143,6 +143,9 @@ def test_loss_curves_labels_and_nan_gap(tmp_path):
     (ax,) = fig.axes
     assert (ax.get_ylabel(), ax.get_title(), ax.get_yscale()) == ("accuracy", "XOR", "linear")
     assert np.isnan(ax.lines[0].get_ydata()[1])
+    diverged = plot.loss_curves({"a": ([0, 1], [0.5, 2.0]), "b": ([0, 1], [np.nan, np.nan])},
+                                log_y=True)
+    assert_png(diverged, tmp_path, "diverged.png")
 
 
 def test_regression_snapshots(tmp_path):
@@ -308,7 +311,10 @@ def test_confusion_matrix(tmp_path):
     fig = plot.confusion_matrix(M, names)
     assert_png(fig, tmp_path)
     ax, bar = fig.axes
-    assert [t.get_text() for t in ax.texts] == [str(c) for c in M.ravel()]
+    assert len(ax.texts) == M.size
+    for text in ax.texts:                                          # column j at x, row i at y
+        j, i = text.get_position()
+        assert text.get_text() == str(M[int(i), int(j)])
     image = ax.get_images()[0].get_array()
     expected = np.array([[5 / 6, 1 / 6, 0], [0.2, 0.7, 0.1], [0, 0, 0]])
     np.testing.assert_allclose(image, expected)
@@ -486,7 +492,7 @@ ERRORS = [
      r"loss_curves: expected curves\['a'\] x to be numbers of shape \(n,\), got a list"),
     (lambda: plot.loss_curves({"a": ([0, 1], [1, np.inf])}), ArgumentError,
      r"loss_curves: curves\['a'\] y must be finite, got 1 infinite values"),
-    (lambda: plot.loss_curves({"a": ([0, 1], [1, 0])}, log_y=True), ArgumentError,
+    (lambda: plot.loss_curves({"a": ([0, 1, 2], [1, np.nan, 0])}, log_y=True), ArgumentError,
      r"loss_curves: curves\['a'\] y must be positive on a log axis, got a minimum of 0"),
     (lambda: plot.regression_snapshots([0, 1], [0, 1, 2], [(0, [0, 1])]), ShapeError,
      r"regression_snapshots: expected t of shape \(2,\) like x, got shape \(3,\)"),
@@ -523,6 +529,9 @@ ERRORS = [
     (lambda: plot.decision_surface(lambda p: p[:, 0] * 3, resolution=2), ArgumentError,
      r"decision_surface: predict must return probabilities in \[0, 1\], "
      r"got values from -1\.5 to 4\.5"),
+    (lambda: plot.decision_surface(lambda p: np.full(len(p), np.nan), resolution=2),
+     ArgumentError, r"decision_surface: predict's output must be finite, "
+     r"got 4 non-finite values"),
     (lambda: plot.decision_surface(lambda p: ["x"] * len(p), resolution=2), ArrayTypeError,
      r"decision_surface: predict must return numbers of shape \(4,\), got a list"),
     (lambda: plot.decision_surface(lambda p: p[:, 0], labels=[0]), ArgumentError,

@@ -6,13 +6,18 @@ hand-written and checked against ``jax.grad`` of the same forward code.
 ``funcnet.check`` and the jit path, matplotlib only by ``funcnet.plot``.
 """
 
+from funcnet import data as data
 from funcnet import errors as errors
 from funcnet import init as init
+from funcnet import io as io
 from funcnet import layers as layers
 from funcnet import losses as losses
+from funcnet import optim as optim
 from funcnet import random as random
 from funcnet import tree as tree
 
 __version__ = "0.1.0"
 
-__all__ = ["errors", "init", "layers", "losses", "random", "tree", "__version__"]
+__all__ = [
+    "data", "errors", "init", "io", "layers", "losses", "optim", "random", "tree", "__version__",
+]

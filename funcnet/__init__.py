@@ -14,10 +14,12 @@ from funcnet import layers as layers
 from funcnet import losses as losses
 from funcnet import optim as optim
 from funcnet import random as random
+from funcnet import train as train
 from funcnet import tree as tree
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "data", "errors", "init", "io", "layers", "losses", "optim", "random", "tree", "__version__",
+    "data", "errors", "init", "io", "layers", "losses", "optim", "random", "train", "tree",
+    "__version__",
 ]

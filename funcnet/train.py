@@ -1,0 +1,512 @@
+"""Training as a fold: ``fit`` is ``functools.reduce(run_epoch, range(epochs), state)``.
+
+    state = init_state(net, optimizer, params, key)          # a TrainState
+    final = reduce(lambda s, _: run_epoch(config, s), range(epochs), state)
+
+Each epoch splits the state's key into a fresh key for the next epoch, one
+for shuffling and one for the layers that draw random numbers (dropout), so a
+run is a pure function of (config, seed): two runs with one seed give bitwise
+equal params and history, and a run resumed from a checkpoint continues
+exactly as if it had never stopped.
+
+A step computes the loss and the gradients with the HAND-WRITTEN backward
+(``net.backward``; jax is never used here) and applies the optimizer. A
+non-finite loss or gradient stops training with ``NonFiniteError`` naming the
+epoch, the step and the parameter path.
+
+History is plain data (tuples of numbers and arrays). Observers and the
+progress bar watch the fold; they receive each new state and cannot change it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from funcnet import io, random, tree
+from funcnet._xp import sigmoid_fn, softmax_fn
+from funcnet.errors import (
+    ArgumentError,
+    ArrayTypeError,
+    CheckpointError,
+    NonFiniteError,
+    ShapeError,
+    describe,
+    is_array,
+    require_positive_int,
+)
+from funcnet.layers import Layer, extras, skips_dx
+from funcnet.layers import init_state as layer_init_state
+from funcnet.losses import Loss
+from funcnet.optim import Optimizer
+
+__all__ = [
+    "History",
+    "TrainState",
+    "Config",
+    "StepResult",
+    "Evaluation",
+    "minibatches",
+    "init_state",
+    "value_and_grad",
+    "train_step",
+    "run_epoch",
+    "fit",
+    "evaluate",
+    "predict",
+    "accuracy",
+]
+
+
+class History(NamedTuple):
+    """What a run recorded, epoch by epoch (all plain numbers and arrays).
+
+    ``loss`` is the mean of the epoch's minibatch losses. ``val_loss`` and
+    ``val_accuracy`` are filled when validation data is given. Every
+    ``interval`` epochs (epoch index divisible by it, counting from 0) the
+    predictions on the snapshot inputs are kept in ``snapshots``, with the
+    epoch index in ``snapshot_epochs``.
+    """
+
+    loss: tuple = ()
+    val_loss: tuple = ()
+    val_accuracy: tuple = ()
+    snapshot_epochs: tuple = ()
+    snapshots: tuple = ()
+
+
+class TrainState(NamedTuple):
+    """Everything a run needs to go on: what a checkpoint holds.
+
+    ``epoch`` and ``step`` count completed epochs and optimizer steps;
+    ``model_state`` is the layers' state (batch norm's running statistics),
+    ``()`` for a network without any.
+    """
+
+    params: Any
+    opt_state: Any
+    key: Any
+    epoch: int
+    step: int
+    history: History
+    model_state: Any = ()
+
+
+class Config(NamedTuple):
+    """What stays fixed during a run: the model, the data and the epoch's settings."""
+
+    net: Layer
+    loss: Loss
+    optimizer: Optimizer
+    x: Any
+    y: Any
+    batch_size: int
+    shuffle: bool = True
+    drop_last: bool = False
+    validation: tuple | None = None
+    snapshot: tuple | None = None  # (inputs, interval)
+
+
+class StepResult(NamedTuple):
+    """The outcome of one optimizer step."""
+
+    params: Any
+    opt_state: Any
+    model_state: Any
+    loss: float
+    grads: Any
+
+
+class Evaluation(NamedTuple):
+    """Loss and accuracy on a data set (accuracy None for regression targets)."""
+
+    loss: float
+    accuracy: float | None
+
+
+# --- data --------------------------------------------------------------------------------
+
+
+def _check_data(who: str, x: Any, y: Any) -> int:
+    for name, value in (("x", x), ("y", y)):
+        if not is_array(value) or not isinstance(value, np.ndarray):
+            raise ArrayTypeError(f"{who}: expected {name} to be a numpy array with samples "
+                                 f"along axis 0, got {describe(value)}")
+        if value.ndim == 0:
+            raise ShapeError(f"{who}: {name} needs a sample axis, got a 0-d array")
+    if x.shape[0] != y.shape[0]:
+        raise ShapeError(f"{who}: x has {x.shape[0]} samples but y has {y.shape[0]}; "
+                         f"they must match along axis 0")
+    if x.shape[0] == 0:
+        raise ShapeError(f"{who}: the data set is empty")
+    return int(x.shape[0])
+
+
+def _check_batch_size(who: str, batch_size: Any, n: int) -> int:
+    batch_size = require_positive_int(who, "batch_size", batch_size)
+    if batch_size > n:
+        raise ArgumentError(f"{who}: batch_size must be at most the number of samples "
+                            f"({n}), got {batch_size}")
+    return batch_size
+
+
+def minibatches(key: Any, x: Any, y: Any, batch_size: int, *, shuffle: bool = True,
+                drop_last: bool = False) -> list[tuple[Any, Any]]:
+    """Split ``(x, y)`` into minibatches: every sample exactly once per epoch.
+
+    The order is ``random.permutation(key, n)`` when ``shuffle`` (deterministic
+    in the key), else the data order. The last batch is smaller when
+    ``batch_size`` does not divide ``n``, unless ``drop_last``.
+
+    Args:
+      key: a ``funcnet.random`` key (unused when ``shuffle`` is False).
+      x, y: arrays with samples along axis 0, of equal length n.
+      batch_size: between 1 and n.
+
+    Returns:
+      A list of ``(x_batch, y_batch)`` pairs.
+
+    >>> xs = np.arange(5.0)[:, None]
+    >>> [b[0].ravel().tolist() for b in minibatches(None, xs, xs, 2, shuffle=False)]
+    [[0.0, 1.0], [2.0, 3.0], [4.0]]
+    """
+    who = "minibatches"
+    n = _check_data(who, x, y)
+    batch_size = _check_batch_size(who, batch_size, n)
+    if not shuffle:
+        if batch_size == n:
+            return [(x, y)]
+        stops = range(0, n - batch_size + 1 if drop_last else n, batch_size)
+        return [(x[i:i + batch_size], y[i:i + batch_size]) for i in stops]
+    order = random.permutation(key, n)
+    stops = range(0, n - batch_size + 1 if drop_last else n, batch_size)
+    return [(x[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in stops]
+
+
+# --- one step ----------------------------------------------------------------------------
+
+
+def _forward(net: Layer, params: Any, x: Any, *, train: bool, key: Any = None,
+             model_state: Any = ()) -> tuple[Any, Any]:
+    """Call ``net.forward`` with exactly the extras its layers take."""
+    wanted = extras(net)
+    if not wanted:
+        return net.forward(params, x)
+    kwargs = {}
+    if "train" in wanted:
+        kwargs["train"] = train
+    if "key" in wanted and train:
+        kwargs["key"] = key
+    if "state" in wanted:
+        kwargs["state"] = model_state
+    return net.forward(params, x, **kwargs)
+
+
+def value_and_grad(net: Layer, loss: Loss, params: Any, x: Any, y: Any, *, key: Any = None,
+                   model_state: Any = ()) -> tuple[Any, Any, Any]:
+    """The loss and its gradient w.r.t. params, by the hand-written backward pass.
+
+    Returns:
+      ``(value, grads, new_model_state)``; ``grads`` has params' structure.
+    """
+    pred, cache = _forward(net, params, x, train=True, key=key, model_state=model_state)
+    value, loss_cache = loss.forward(pred, y)
+    dpred = loss.backward(loss_cache)
+    if skips_dx(net):  # the data needs no gradient: skip the first layer's dx product
+        _, grads = net.backward(cache, dpred, need_dx=False)
+    else:
+        _, grads = net.backward(cache, dpred)
+    new_model_state = cache.state if "state" in extras(net) else model_state
+    return value, grads, new_model_state
+
+
+def _nonfinite_report(who: str, where: str, value: Any, grads: Any, params: Any) -> str:
+    if not math.isfinite(float(value)):
+        path = tree.first_nonfinite(params)
+        if path is not None:
+            return (f"{who}: non-finite loss ({float(value)}) at {where}: "
+                    f"{tree.path_str(path, 'params')} already holds NaN or inf")
+        return (f"{who}: non-finite loss ({float(value)}) at {where} with finite params: "
+                f"check the data and the loss (e.g. log of 0, a learning rate too large)")
+    path = tree.first_nonfinite(grads)
+    return (f"{who}: non-finite gradient at {where}, at "
+            f"{tree.path_str(path, 'params') if path is not None else 'an unknown path'}; "
+            f"lower the learning rate or clip gradients (max_grad_norm)")
+
+
+def _finite_sentinel(value: Any, grads: Any) -> bool:
+    """One cheap check per step: the loss and the sum of every gradient leaf are finite."""
+    total = float(value)
+    for g in tree.leaves(grads):
+        total += float(g.sum())
+    return math.isfinite(total)
+
+
+def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_state: Any,
+               x: Any, y: Any, *, key: Any = None, model_state: Any = (),
+               where: str = "a step") -> StepResult:
+    """One optimizer step on one minibatch; raises ``NonFiniteError`` on NaN or inf."""
+    value, grads, model_state = value_and_grad(net, loss, params, x, y, key=key,
+                                               model_state=model_state)
+    if not _finite_sentinel(value, grads):
+        raise NonFiniteError(_nonfinite_report("train_step", where, value, grads, params))
+    params, opt_state = optimizer.update(grads, opt_state, params)
+    return StepResult(params, opt_state, model_state, float(value), grads)
+
+
+# --- evaluation --------------------------------------------------------------------------
+
+
+def _on_logits(loss: Loss | None) -> str | None:
+    name = getattr(getattr(loss, "forward", None), "__qualname__", "")
+    if name.startswith("softmax_cross_entropy"):
+        return "softmax"
+    if name.startswith("sigmoid_binary_cross_entropy"):
+        return "sigmoid"
+    return None
+
+
+def predict(net: Layer, params: Any, x: Any, *, loss: Loss | None = None,
+            model_state: Any = (), batch_size: int | None = None) -> np.ndarray:
+    """The network's outputs in eval mode; probabilities when ``loss`` fuses an activation.
+
+    With ``loss=softmax_cross_entropy()`` the logits go through softmax, with
+    ``sigmoid_binary_cross_entropy()`` through sigmoid, so a classifier trained
+    on logits still predicts probabilities. ``batch_size`` bounds memory.
+    """
+    if not is_array(x):
+        raise ArrayTypeError(f"predict: expected x to be an array, got {describe(x)}")
+    n = x.shape[0]
+    size = n if batch_size is None else require_positive_int("predict", "batch_size",
+                                                             batch_size)
+    outputs = [_forward(net, params, x[i:i + size], train=False, model_state=model_state)[0]
+               for i in range(0, max(n, 1), size)]
+    out = outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+    fused = _on_logits(loss)
+    if fused == "softmax":
+        return softmax_fn(out, np)
+    if fused == "sigmoid":
+        return sigmoid_fn(out, np)
+    return out
+
+
+def accuracy(pred: Any, target: Any, *, threshold: float = 0.5) -> float:
+    """Fraction of samples classified right.
+
+    Several outputs: the argmax of ``pred`` against integer labels or the
+    argmax of one-hot rows. One output: ``pred > threshold`` against targets
+    in {0, 1} (use threshold 0 for logits).
+    """
+    pred, target = np.asarray(pred), np.asarray(target)
+    if pred.ndim == 2 and pred.shape[1] > 1:
+        labels = target if target.ndim == 1 else target.argmax(axis=1)
+        return float(np.mean(pred.argmax(axis=1) == labels))
+    return float(np.mean((pred > threshold) == (target > 0.5)))
+
+
+def _is_classification(loss: Loss, y: Any) -> bool:
+    name = getattr(loss.forward, "__qualname__", "")
+    return "cross_entropy" in name or (np.asarray(y).dtype.kind in "iu")
+
+
+def evaluate(net: Layer, loss: Loss, params: Any, x: Any, y: Any, *, model_state: Any = (),
+             batch_size: int | None = None) -> Evaluation:
+    """Loss (as the loss reduces) and accuracy (classification losses only), in eval mode."""
+    _check_data("evaluate", x, y)
+    pred = predict(net, params, x, model_state=model_state, batch_size=batch_size)
+    value, _ = loss.forward(pred, y)
+    acc = None
+    if _is_classification(loss, y):
+        acc = accuracy(pred, y, threshold=0.0 if _on_logits(loss) == "sigmoid" else 0.5)
+    return Evaluation(float(value), acc)
+
+
+# --- the fold ----------------------------------------------------------------------------
+
+
+def init_state(net: Layer, optimizer: Optimizer, params: Any, key: Any,
+               in_shape: Sequence[int] | None = None) -> TrainState:
+    """The state before the first epoch; ``in_shape`` sizes the layers' own state."""
+    random.split(key)  # validates the key with a clear message
+    model_state = () if in_shape is None else layer_init_state(net, tuple(in_shape))
+    return TrainState(params, optimizer.init(params), key, 0, 0, History(), model_state)
+
+
+def run_epoch(config: Config, state: TrainState) -> TrainState:
+    """One pass over the data: shuffle, step through the minibatches, record history."""
+    net, loss, optimizer = config.net, config.loss, config.optimizer
+    next_key, k_order, k_layers = random.split(state.key, 3)
+    batches = minibatches(k_order, config.x, config.y, config.batch_size,
+                          shuffle=config.shuffle, drop_last=config.drop_last)
+    layer_keys = (random.split(k_layers, len(batches)) if "key" in extras(net)
+                  else (None,) * len(batches))
+    params, opt_state, model_state, step = (state.params, state.opt_state, state.model_state,
+                                            state.step)
+    losses = []
+    for i, ((xb, yb), k) in enumerate(zip(batches, layer_keys, strict=True)):
+        where = f"epoch {state.epoch}, step {step} (batch {i} of the epoch)"
+        result = train_step(net, loss, optimizer, params, opt_state, xb, yb, key=k,
+                            model_state=model_state, where=where)
+        params, opt_state, model_state = result.params, result.opt_state, result.model_state
+        losses.append(result.loss)
+        step += 1
+
+    history = state.history
+    history = history._replace(loss=(*history.loss, float(np.mean(losses))))
+    if config.validation is not None:
+        xv, yv = config.validation
+        ev = evaluate(net, loss, params, xv, yv, model_state=model_state)
+        history = history._replace(val_loss=(*history.val_loss, ev.loss))
+        if ev.accuracy is not None:
+            history = history._replace(val_accuracy=(*history.val_accuracy, ev.accuracy))
+    if config.snapshot is not None:
+        inputs, interval = config.snapshot
+        if state.epoch % interval == 0:
+            pred = predict(net, params, inputs, loss=loss, model_state=model_state)
+            history = history._replace(
+                snapshot_epochs=(*history.snapshot_epochs, state.epoch),
+                snapshots=(*history.snapshots, pred))
+    return TrainState(params, opt_state, next_key, state.epoch + 1, step, history, model_state)
+
+
+def _restore(loaded: Any, template: TrainState, path: str) -> TrainState:
+    """A loaded checkpoint rebuilt with the template's types, after checking shapes."""
+    who = f"fit(resume=True): {path}"
+    try:
+        fields = dict(zip(TrainState._fields, loaded, strict=True))
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{who}: not a TrainState checkpoint") from None
+    for name in ("params", "opt_state", "model_state"):
+        try:
+            tree.assert_same_shapes(getattr(template, name), fields[name], who=who,
+                                    expected_name=name, actual_name="the checkpoint",
+                                    check_dtype=True)
+        except (ShapeError, ValueError) as e:
+            raise CheckpointError(f"{e} (a checkpoint of another model?)") from None
+        fields[name] = tree.unflatten_as(getattr(template, name), tree.leaves(fields[name]))
+    fields["history"] = History(*fields["history"])
+    fields["epoch"], fields["step"] = int(fields["epoch"]), int(fields["step"])
+    return TrainState(**fields)
+
+
+def _progress_default() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def _progress_bar(total: int, initial: int, enabled: bool | None):
+    if enabled is False or (enabled is None and not _progress_default()):
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        if enabled:
+            raise ImportError("fit(progress=True) needs tqdm: pip install 'funcnet[experiments]'"
+                              ) from None
+        return None
+    return tqdm(total=total, initial=initial, unit="epoch", leave=False)
+
+
+def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[Any, Any], *,
+        epochs: int, batch_size: int, key: Any, shuffle: bool = True, drop_last: bool = False,
+        validation: tuple[Any, Any] | None = None, snapshot: tuple[Any, int] | None = None,
+        observers: Sequence[Callable[[TrainState, dict], Any]] = (),
+        progress: bool | None = None, checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None, keep_checkpoints: int | None = None,
+        resume: bool = False) -> TrainState:
+    """Train for ``epochs`` epochs: a ``functools.reduce`` of ``run_epoch`` over the epochs.
+
+    Args:
+      net, loss, optimizer: the model, its loss, and an ``optim`` optimizer.
+      params: initial parameters (from ``net.init``).
+      data: ``(x, y)`` numpy arrays with samples along axis 0.
+      epochs: number of epochs (0 returns the initial state).
+      batch_size: samples per step: 1 (note 000), any minibatch, or n (full batch).
+      key: a ``funcnet.random`` key; the run is a pure function of it.
+      shuffle, drop_last: as ``minibatches``.
+      validation: optional ``(x, y)`` evaluated after every epoch.
+      snapshot: optional ``(inputs, interval)``: predictions kept every ``interval`` epochs.
+      observers: functions ``(state, metrics)`` called after each epoch; they only watch.
+      progress: a tqdm bar; default on at a terminal, off when the CI variable is set.
+      checkpoint_dir, checkpoint_every: save the state every that many epochs (and at the end).
+      keep_checkpoints: how many checkpoints to keep (default all).
+      resume: continue from the newest readable checkpoint in ``checkpoint_dir``.
+
+    Returns:
+      The final ``TrainState`` (params, optimizer state, key, counters, history).
+
+    >>> from funcnet import data, layers, losses, optim, random
+    >>> d = data.xor()
+    >>> net = layers.mlp([4, 1], activation="tanh")
+    >>> params, _ = net.init(random.key(0), (2,))
+    >>> state = fit(net, losses.sigmoid_binary_cross_entropy(), optim.adam(0.05), params,
+    ...             (d.x, d.t), epochs=300, batch_size=4, key=random.key(1), progress=False)
+    >>> state.epoch, state.step, len(state.history.loss), state.history.loss[-1] < 0.05
+    (300, 300, 300, True)
+    """
+    who = "fit"
+    x, y = data if isinstance(data, tuple | list) and len(data) == 2 else (data, None)
+    if y is None:
+        raise ArgumentError(f"{who}: data must be a pair (x, y), got {describe(data)}")
+    n = _check_data(who, x, y)
+    if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
+        raise ArgumentError(f"{who}: epochs must be a non-negative integer, got {epochs!r}")
+    batch_size = _check_batch_size(who, batch_size, n)
+    if not np.all(np.isfinite(x)):
+        raise NonFiniteError(f"{who}: x holds NaN or inf at row "
+                             f"{int(np.argwhere(~np.isfinite(x))[0][0])}")
+    if validation is not None:
+        _check_data(f"{who}(validation)", *validation)
+    if snapshot is not None:
+        inputs, interval = snapshot
+        require_positive_int(who, "snapshot interval", interval)
+    if checkpoint_every is not None:
+        require_positive_int(who, "checkpoint_every", checkpoint_every)
+        if checkpoint_dir is None:
+            raise ArgumentError(f"{who}: checkpoint_every needs checkpoint_dir")
+    if resume and checkpoint_dir is None:
+        raise ArgumentError(f"{who}: resume=True needs checkpoint_dir")
+    for i, observer in enumerate(observers):
+        if not callable(observer):
+            raise ArgumentError(f"{who}: observers[{i}] must be callable, got {describe(observer)}")
+
+    config = Config(net, loss, optimizer, x, y, batch_size, shuffle, drop_last,
+                    tuple(validation) if validation is not None else None,
+                    tuple(snapshot) if snapshot is not None else None)
+    state = init_state(net, optimizer, params, key, in_shape=x.shape[1:])
+    if resume:
+        found = io.load_latest_checkpoint(checkpoint_dir)
+        if found is not None:
+            loaded, _, path = found
+            state = _restore(loaded, state, path)
+    remaining = max(epochs - state.epoch, 0)
+    bar = _progress_bar(epochs, state.epoch, progress)
+
+    def step(current: TrainState, _: int) -> TrainState:
+        new = run_epoch(config, current)
+        metrics = {"epoch": new.epoch, "loss": new.history.loss[-1]}
+        if new.history.val_loss:
+            metrics["val_loss"] = new.history.val_loss[-1]
+        if new.history.val_accuracy:
+            metrics["val_accuracy"] = new.history.val_accuracy[-1]
+        for observer in observers:
+            observer(new, dict(metrics))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k != "epoch"})
+        if checkpoint_every is not None and (new.epoch % checkpoint_every == 0
+                                             or new.epoch == epochs):
+            io.save_checkpoint(checkpoint_dir, new, new.epoch, keep=keep_checkpoints)
+        return new
+
+    try:
+        final = functools.reduce(step, range(remaining), state)
+    finally:
+        if bar is not None:
+            bar.close()
+    return final

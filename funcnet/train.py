@@ -357,6 +357,13 @@ def run_epoch(config: Config, state: TrainState) -> TrainState:
         losses.append(result.loss)
         step += 1
 
+    return _advance(config, state, params, opt_state, model_state, step, losses, next_key)
+
+
+def _advance(config: Config, state: TrainState, params: Any, opt_state: Any, model_state: Any,
+             step: int, losses: Sequence[float], next_key: Any) -> TrainState:
+    """The state after an epoch whose steps produced these params and losses: history added."""
+    net, loss = config.net, config.loss
     history = state.history
     history = history._replace(loss=(*history.loss, float(np.mean(losses))))
     if config.validation is not None:
@@ -418,7 +425,7 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
         observers: Sequence[Callable[[TrainState, dict], Any]] = (),
         progress: bool | None = None, checkpoint_dir: str | os.PathLike | None = None,
         checkpoint_every: int | None = None, keep_checkpoints: int | None = None,
-        resume: bool = False) -> TrainState:
+        resume: bool = False, jit: bool = False) -> TrainState:
     """Train for ``epochs`` epochs: a ``functools.reduce`` of ``run_epoch`` over the epochs.
 
     Args:
@@ -436,6 +443,9 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
       checkpoint_dir, checkpoint_every: save the state every that many epochs (and at the end).
       keep_checkpoints: how many checkpoints to keep (default all).
       resume: continue from the newest readable checkpoint in ``checkpoint_dir``.
+      jit: run each epoch's steps compiled by ``jax.jit`` inside ``jax.lax.scan``
+        (``funcnet.jit``; needs jax). The same hand-written forward, backward
+        and update run, so the result matches the numpy path to rounding.
 
     Returns:
       The final ``TrainState`` (params, optimizer state, key, counters, history).
@@ -478,6 +488,12 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
     config = Config(net, loss, optimizer, x, y, batch_size, shuffle, drop_last,
                     tuple(validation) if validation is not None else None,
                     tuple(snapshot) if snapshot is not None else None)
+    if jit:
+        from funcnet.jit import epoch_runner  # jax is imported only on this path
+
+        run = epoch_runner(config)
+    else:
+        run = functools.partial(run_epoch, config)
     state = init_state(net, optimizer, params, key, in_shape=x.shape[1:])
     if resume:
         found = io.load_latest_checkpoint(checkpoint_dir)
@@ -488,7 +504,7 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
     bar = _progress_bar(epochs, state.epoch, progress)
 
     def step(current: TrainState, _: int) -> TrainState:
-        new = run_epoch(config, current)
+        new = run(current)
         metrics = {"epoch": new.epoch, "loss": new.history.loss[-1]}
         if new.history.val_loss:
             metrics["val_loss"] = new.history.val_loss[-1]

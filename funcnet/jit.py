@@ -1,0 +1,149 @@
+"""The jit path: funcnet's hand-written forward, backward and update, compiled by ``jax.jit``.
+
+Nothing here differentiates anything: the step is ``train.value_and_grad``
+(``net.forward``, ``loss.backward``, ``net.backward``) followed by
+``optimizer.update`` — the very functions the numpy path runs — traced with
+jax arrays and compiled once. ``jax.grad`` is never called.
+
+- ``jit_step(net, loss, optimizer)`` compiles one step.
+- ``epoch_runner(config)`` runs a whole epoch as ONE compiled call: the
+  minibatches (the same permutation the numpy path draws from the state's
+  key) are gathered on the device and the steps run inside ``jax.lax.scan``;
+  a smaller last batch gets one more compiled step. ``train.fit(..., jit=True)``
+  uses it, so history, validation, snapshots, checkpoints and resume behave
+  exactly as on the numpy path.
+- It runs on whatever device jax uses by default (the CPU, or a GPU where one
+  is present) without code changes. float64 params run in float64: jax's x64
+  mode is switched on around every call that needs it.
+
+Layers that draw random numbers (dropout) take their keys on the host, so a
+net containing one is refused here with a clear error; train it on the numpy
+path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from funcnet import random, tree
+from funcnet.errors import ArgumentError, NonFiniteError
+from funcnet.layers import extras
+from funcnet.train import Config, TrainState, _advance, value_and_grad
+
+__all__ = ["jit_step", "epoch_runner", "to_device", "to_numpy"]
+
+
+def _jax():
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        raise ImportError("funcnet.jit needs jax: pip install 'funcnet[test]' (or jax)") from None
+    return jax, jnp
+
+
+def _wants_x64(*trees: Any) -> bool:
+    return any(np.dtype(leaf.dtype) in (np.float64, np.int64, np.uint64)
+               for t in trees for leaf in tree.leaves(t) if hasattr(leaf, "dtype"))
+
+
+def _x64(enabled: bool):
+    jax, _ = _jax()
+    return jax.enable_x64(True) if enabled else contextlib.nullcontext()
+
+
+def to_device(value: Any) -> Any:
+    """Every array leaf as a jax array on the default device (dtype kept, x64 as needed)."""
+    jax, jnp = _jax()
+    with _x64(_wants_x64(value)):
+        return tree.map(lambda a: jnp.asarray(a) if hasattr(a, "shape") else a, value)
+
+
+def to_numpy(value: Any) -> Any:
+    """Every array leaf back as a frozen numpy array."""
+    return tree.freeze(tree.map(lambda a: np.asarray(a) if hasattr(a, "shape") else a, value),
+                       copy=True)
+
+
+def _refuse_keyed(net: Any, who: str) -> None:
+    if "key" in extras(net):
+        raise ArgumentError(f"{who}: this network has a layer that draws random numbers "
+                            f"(dropout), whose keys live on the host; train it with jit=False")
+
+
+def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
+    """A compiled ``step(params, opt_state, x, y, model_state=()) -> (params, opt_state,
+    model_state, loss)``; pass arrays from ``to_device``."""
+    jax, _ = _jax()
+    _refuse_keyed(net, "jit_step")
+
+    @jax.jit
+    def compiled(params, opt_state, x, y, model_state):
+        value, grads, model_state = value_and_grad(net, loss, params, x, y,
+                                                   model_state=model_state)
+        params, opt_state = optimizer.update(grads, opt_state, params)
+        return params, opt_state, model_state, value
+
+    def step(params, opt_state, x, y, model_state=()):
+        with _x64(_wants_x64(params, x)):
+            return compiled(params, opt_state, x, y, model_state)
+
+    return step
+
+
+def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
+    """``run(state) -> state``: one epoch, compiled, equal to ``train.run_epoch`` up to rounding."""
+    jax, jnp = _jax()
+    net, loss, optimizer = config.net, config.loss, config.optimizer
+    _refuse_keyed(net, "fit(jit=True)")
+    n, size = len(config.x), config.batch_size
+    full = n // size
+    rest = 0 if config.drop_last else n - full * size
+    x64 = _wants_x64(config.x, config.y)
+
+    def body(carry, batch):
+        params, opt_state, model_state = carry
+        value, grads, model_state = value_and_grad(net, loss, params, *batch,
+                                                   model_state=model_state)
+        params, opt_state = optimizer.update(grads, opt_state, params)
+        return (params, opt_state, model_state), value
+
+    @jax.jit
+    def epoch(params, opt_state, model_state, x, y, order):
+        chosen = order[: full * size].reshape(full, size)
+        carry, losses = jax.lax.scan(body, (params, opt_state, model_state),
+                                     (x[chosen], y[chosen]))
+        if rest:
+            tail = order[full * size:]
+            carry, last = body(carry, (x[tail], y[tail]))
+            losses = jnp.concatenate([losses, last[None]])
+        return carry, losses
+
+    with _x64(x64):
+        x_dev, y_dev = jnp.asarray(config.x), jnp.asarray(config.y)
+
+    def run(state: TrainState) -> TrainState:
+        next_key, k_order, _ = random.split(state.key, 3)  # the numpy path's split
+        order = random.permutation(k_order, n) if config.shuffle else np.arange(n)
+        with _x64(x64 or _wants_x64(state.params)):
+            (params, opt_state, model_state), losses = epoch(
+                to_device(state.params), to_device(state.opt_state),
+                to_device(state.model_state), x_dev, y_dev, jnp.asarray(order))
+            losses = np.asarray(losses, dtype=np.float64)
+        if not np.all(np.isfinite(losses)):
+            bad = int(np.argmin(np.isfinite(losses)))
+            params_np = to_numpy(params)
+            path = tree.first_nonfinite(params_np)
+            where = (f"; {tree.path_str(path, 'params')} holds NaN or inf" if path is not None
+                     else "")
+            raise NonFiniteError(f"fit(jit=True): non-finite loss at epoch {state.epoch}, step "
+                                 f"{state.step + bad} (batch {bad} of the epoch){where}")
+        return _advance(config, state, to_numpy(params), to_numpy(opt_state),
+                        to_numpy(model_state), state.step + len(losses), list(losses),
+                        next_key)
+
+    return run

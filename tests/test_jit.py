@@ -1,0 +1,106 @@
+"""The jit path runs the same hand-written math as the numpy path, compiled by jax."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("jax")
+
+from helpers import assert_trees_close  # noqa: E402
+
+from funcnet import data, init, layers, losses, optim, random, train  # noqa: E402
+from funcnet.errors import ArgumentError, NonFiniteError  # noqa: E402
+
+
+def _regression():
+    d = data.sine_regression()
+    net = layers.mlp([3, 1], activation="sigmoid", w_init=init.normal(0.01),
+                     b_init=init.normal(0.01))
+    params, _ = net.init(random.key(0), (1,))
+    return net, losses.sum_of_squares(), params, (d.x, d.t)
+
+
+def _classifier(dtype=np.float64):
+    d = data.digits(dtype=dtype)
+    x, y = d.x[:150], d.y[:150]
+    net = layers.mlp([16, 10], dtype=dtype)
+    params, _ = net.init(random.key(3), (64,))
+    return net, losses.softmax_cross_entropy(), params, (x, y)
+
+
+@pytest.mark.parametrize("make, optimizer, batch_size", [
+    (_regression, optim.sgd(0.1), 1),
+    (_classifier, optim.adam(1e-2), 32),  # 150 = 4 * 32 + 22: a smaller last batch
+    (_classifier, optim.momentum(0.05), 150),
+])
+def test_fit_jit_matches_the_numpy_path(make, optimizer, batch_size):
+    net, loss, params, xy = make()
+    kwargs = dict(epochs=4, batch_size=batch_size, key=random.key(11), progress=False,
+                  validation=xy, snapshot=(xy[0][:5], 2))
+    plain = train.fit(net, loss, optimizer, params, xy, **kwargs)
+    compiled = train.fit(net, loss, optimizer, params, xy, jit=True, **kwargs)
+    assert compiled.epoch == plain.epoch and compiled.step == plain.step
+    assert_trees_close(compiled.params, plain.params, rtol=1e-9, atol=1e-12, what="params")
+    assert_trees_close(compiled.opt_state, plain.opt_state, rtol=1e-9, atol=1e-12,
+                       what="opt_state")
+    np.testing.assert_allclose(compiled.history.loss, plain.history.loss, rtol=1e-9)
+    np.testing.assert_allclose(compiled.history.val_loss, plain.history.val_loss, rtol=1e-9)
+    assert compiled.history.snapshot_epochs == plain.history.snapshot_epochs
+    assert np.array_equal(compiled.key, plain.key)
+    for leaf in __import__("funcnet").tree.leaves(compiled.params):
+        assert isinstance(leaf, np.ndarray) and not leaf.flags.writeable
+
+
+def test_fit_jit_keeps_float32():
+    net, loss, params, xy = _classifier(np.float32)
+    state = train.fit(net, loss, optim.sgd(0.1), params, xy, epochs=2, batch_size=50,
+                      key=random.key(0), progress=False, jit=True)
+    assert all(leaf.dtype == np.float32 for leaf in __import__("funcnet").tree.leaves(
+        state.params))
+
+
+def test_jit_step_equals_train_step():
+    from funcnet import jit
+
+    net, loss, params, (x, y) = _classifier()
+    opt = optim.adam(1e-2)
+    step = jit.jit_step(net, loss, opt)
+    p, o = params, opt.init(params)
+    pj, oj = jit.to_device(params), jit.to_device(opt.init(params))
+    for _ in range(3):
+        r = train.train_step(net, loss, opt, p, o, x[:32], y[:32])
+        p, o = r.params, r.opt_state
+        pj, oj, _, value = step(pj, oj, jit.to_device(x[:32]), jit.to_device(y[:32]))
+        assert float(value) == pytest.approx(r.loss, rel=1e-12)
+    assert_trees_close(jit.to_numpy(pj), p, rtol=1e-10, what="params")
+
+
+def test_jit_refuses_layers_that_draw_random_numbers():
+    net = layers.serial(layers.dense(3), _KeyedIdentity())
+    params, _ = net.init(random.key(0), (2,))
+    x, y = np.ones((4, 2)), np.ones((4, 3))
+    with pytest.raises(ArgumentError, match=r"fit\(jit=True\).*draws random numbers.*jit=False"):
+        train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), epochs=1, batch_size=2,
+                  key=random.key(0), progress=False, jit=True)
+
+
+def test_jit_reports_a_diverging_run():
+    net, loss, params, xy = _regression()
+    with pytest.raises(NonFiniteError, match=r"jit=True.*epoch \d+, step \d+"):
+        train.fit(net, loss, optim.sgd(1e6), params, (xy[0], xy[1] * 1e6), epochs=3,
+                  batch_size=1, key=random.key(0), progress=False, jit=True)
+
+
+def _KeyedIdentity():
+    """A stand-in for dropout: a parameterless layer that takes a key."""
+    from funcnet.layers._base import make_layer
+
+    def init(key, in_shape):
+        return (), tuple(in_shape)
+
+    def forward(params, x, *, key=None):
+        return x, ()
+
+    def backward(cache, dy):
+        return dy, ()
+
+    return make_layer("keyed", init, forward, backward, takes=("key",))

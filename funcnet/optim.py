@@ -253,13 +253,29 @@ def _descend(a: Any, b: Any) -> Any:
     return a - b
 
 
+def _step_down(W: Any, lr: Any, g: Any) -> Any:
+    """``W - lr g`` (through ``_descend``); on numpy arrays in a single fresh buffer.
+
+    The textbook writes ``W -= lr * dW`` into the weights; funcnet must leave
+    ``W`` alone, and gets the same memory traffic by reusing ``lr * g``'s
+    buffer for the result.
+    """
+    if type(W) is np.ndarray and type(g) is np.ndarray and W.ndim:
+        scaled = np.multiply(g, lr)
+        return np.subtract(W, scaled, out=scaled)
+    return _descend(W, lr * g)
+
+
 def _new_leaf(W: Any, value: Any) -> Any:
     """A freshly computed leaf, sealed in place, as an array of W's dtype.
 
     ``asarray`` keeps a 0-d result an array (numpy would give a scalar) and
     undoes an upcast by a rate that jit traced in float64.
     """
-    return tree.freeze(namespace(W).asarray(value, dtype=W.dtype), copy=False)
+    value = namespace(W).asarray(value, dtype=W.dtype)
+    if type(value) is np.ndarray and value.flags.writeable:
+        value.flags.writeable = False
+    return value
 
 
 def _clip(grads: Tree, max_norm: float) -> Tree:
@@ -367,7 +383,7 @@ def sgd(learning_rate: Any, *, weight_decay: float = 0.0, decoupled: bool = Fals
     """
 
     def rule(W, g, slots, lr, t):
-        return _descend(W, lr * g), ()
+        return _step_down(W, lr, g), ()
 
     return _optimizer("sgd", learning_rate, SgdState, rule, weight_decay=weight_decay,
                       decoupled=decoupled, decay_mask=decay_mask, max_grad_norm=max_grad_norm)

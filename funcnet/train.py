@@ -250,11 +250,16 @@ def _finite_sentinel(value: Any, grads: Any) -> bool:
 
 def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_state: Any,
                x: Any, y: Any, *, key: Any = None, model_state: Any = (),
-               where: str = "a step") -> StepResult:
-    """One optimizer step on one minibatch; raises ``NonFiniteError`` on NaN or inf."""
+               check: bool = True, where: str = "a step") -> StepResult:
+    """One optimizer step on one minibatch.
+
+    With ``check`` (the default) a NaN or inf in the loss or in any gradient
+    raises ``NonFiniteError`` naming ``where`` and the parameter path, before
+    the update. ``run_epoch`` checks more cheaply (see there).
+    """
     value, grads, model_state = value_and_grad(net, loss, params, x, y, key=key,
                                                model_state=model_state)
-    if not _finite_sentinel(value, grads):
+    if check and not _finite_sentinel(value, grads):
         raise NonFiniteError(_nonfinite_report("train_step", where, value, grads, params))
     params, opt_state = optimizer.update(grads, opt_state, params)
     return StepResult(params, opt_state, model_state, float(value), grads)
@@ -338,8 +343,8 @@ def init_state(net: Layer, optimizer: Optimizer, params: Any, key: Any,
     return TrainState(params, optimizer.init(params), key, 0, 0, History(), model_state)
 
 
-def run_epoch(config: Config, state: TrainState) -> TrainState:
-    """One pass over the data: shuffle, step through the minibatches, record history."""
+def _epoch_steps(config: Config, state: TrainState, *, check: bool):
+    """The epoch's optimizer steps; None if a loss came out non-finite (when not ``check``)."""
     net, loss, optimizer = config.net, config.loss, config.optimizer
     next_key, k_order, k_layers = random.split(state.key, 3)
     batches = minibatches(k_order, config.x, config.y, config.batch_size,
@@ -350,14 +355,31 @@ def run_epoch(config: Config, state: TrainState) -> TrainState:
                                             state.step)
     losses = []
     for i, ((xb, yb), k) in enumerate(zip(batches, layer_keys, strict=True)):
-        where = f"epoch {state.epoch}, step {step} (batch {i} of the epoch)"
         result = train_step(net, loss, optimizer, params, opt_state, xb, yb, key=k,
-                            model_state=model_state, where=where)
+                            model_state=model_state, check=check,
+                            where=f"epoch {state.epoch}, step {step} (batch {i} of the epoch)")
+        if not math.isfinite(result.loss):
+            return None
         params, opt_state, model_state = result.params, result.opt_state, result.model_state
         losses.append(result.loss)
         step += 1
+    return params, opt_state, model_state, step, losses, next_key
 
-    return _advance(config, state, params, opt_state, model_state, step, losses, next_key)
+
+def run_epoch(config: Config, state: TrainState) -> TrainState:
+    """One pass over the data: shuffle, step through the minibatches, record history.
+
+    Each step's loss is checked (a scalar: free), and the params once at the
+    end of the epoch. If either is not finite, the epoch is replayed from its
+    starting state — a run is a pure function of it — with every gradient
+    checked, so the error names the exact step and parameter path.
+    """
+    done = _epoch_steps(config, state, check=False)
+    if done is None or not tree.all_finite(done[0]):
+        _epoch_steps(config, state, check=True)  # raises at the first non-finite step
+        raise NonFiniteError(f"run_epoch: epoch {state.epoch} produced non-finite values "
+                             f"that a checked replay did not reproduce")
+    return _advance(config, state, *done)
 
 
 def _advance(config: Config, state: TrainState, params: Any, opt_state: Any, model_state: Any,

@@ -127,7 +127,10 @@ def _shape(who: str, shape: Any) -> tuple[int, ...]:
 
 
 def _float_dtype(who: str, dtype: Any) -> np.dtype:
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ArgumentError(f"{who}: dtype must be float32 or float64, got {dtype!r}") from None
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ArgumentError(f"{who}: dtype must be float32 or float64, got {dtype}")
     return dtype

@@ -338,11 +338,13 @@ def check_layer(
 
     # dm-tree flattens the dict in sorted key order: "params" before "x".
     hand = {"params": dparams, "x": dx}
+    raise_on_failure = options.pop("raise_on_failure", False)  # after renaming, below
     report = check_function(objective, hand, inputs, name=layer_name(layer), **options)
     renamed = [leaf._replace(path=leaf.path.replace("['x']", "x", 1).replace(
         "['params']", "params", 1)) for leaf in report.leaves]
     renamed.sort(key=lambda leaf: not leaf.path.startswith("x"))  # x first, then params
-    return report._replace(leaves=tuple(renamed))
+    report = report._replace(leaves=tuple(renamed))
+    return report.raise_if_failed() if raise_on_failure else report
 
 
 def check_loss(loss: Loss, pred: Any, target: Any, *, name: str = "loss",

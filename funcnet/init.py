@@ -61,8 +61,9 @@ def constant(value: float) -> Initializer:
 
 def normal(std: float = 0.01) -> Initializer:
     """Samples from N(0, std²). The notes draw every weight and bias with std 0.01."""
-    if not isinstance(std, int | float) or isinstance(std, bool) or not std >= 0:
-        raise ArgumentError(f"init.normal: std must be a non-negative number, got {std!r}")
+    if (not isinstance(std, int | float | np.integer | np.floating) or isinstance(std, bool)
+            or not 0 <= std < math.inf):
+        raise ArgumentError(f"init.normal: std must be a finite non-negative number, got {std!r}")
 
     def init(key: Any, shape: Any, dtype: Any = np.float64) -> np.ndarray:
         return (random.normal(key, shape, dtype) * np.dtype(dtype).type(std)).astype(dtype)

@@ -107,20 +107,30 @@ def _generator(who: str, k: Key) -> np.random.Generator:
     return np.random.Generator(_bit_generator(_require_key(who, k)))
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 def _shape(who: str, shape: Any) -> tuple[int, ...]:
-    if isinstance(shape, int | np.integer):
+    if _is_int(shape):
         shape = (shape,)
     try:
-        shape = tuple(int(s) for s in shape)
+        items = tuple(shape)
     except TypeError:
-        raise ArgumentError(f"{who}: shape must be a tuple of integers, got {shape!r}") from None
+        items = None
+    if items is None or not all(_is_int(s) for s in items):
+        raise ArgumentError(f"{who}: shape must be a tuple of integers, got {shape!r}")
+    shape = tuple(int(s) for s in items)
     if any(s < 0 for s in shape):
         raise ArgumentError(f"{who}: shape must not have negative sizes, got {shape}")
     return shape
 
 
 def _float_dtype(who: str, dtype: Any) -> np.dtype:
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ArgumentError(f"{who}: dtype must be float32 or float64, got {dtype!r}") from None
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ArgumentError(f"{who}: dtype must be float32 or float64, got {dtype}")
     return dtype

@@ -1,0 +1,289 @@
+"""funcnet.check: the referee must itself be right, and must catch a wrong backward.
+
+The numerical gradient is compared with derivatives worked out by hand; the
+layer and loss checks are given deliberately broken layers and losses (built
+here with the layer protocol) and must fail them, under each oracle alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import assert_bitwise_equal, snapshot
+from hypothesis import given
+from hypothesis import strategies as st
+
+from funcnet import layers as L
+from funcnet import losses, random, tree
+from funcnet.check import (
+    check_function,
+    check_layer,
+    check_loss,
+    numerical_gradient,
+    relative_error,
+)
+from funcnet.errors import ArgumentError, GradientCheckError, ShapeError, StructureError
+from funcnet.layers._base import make_layer
+
+SEEDS = st.integers(0, 2**16)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+# --- numerical_gradient against hand derivatives ---------------------------------------------
+
+
+@given(seed=SEEDS)
+def test_numerical_gradient_of_x_squared_sin_and_softmax_weighted_sum(seed):
+    rng = np.random.default_rng(seed)
+    t = {"sq": rng.standard_normal((2, 3)), "trig": (rng.uniform(-3, 3, 4),),
+         "soft": rng.standard_normal(5)}
+    w = rng.standard_normal(5)
+
+    def f(u):
+        return ((u["sq"] ** 2).sum() + np.sin(u["trig"][0]).sum()
+                + (_softmax(u["soft"]) * w).sum())
+
+    s = _softmax(t["soft"])
+    expected = {"sq": 2 * t["sq"], "trig": (np.cos(t["trig"][0]),),
+                "soft": s * (w - (s * w).sum())}  # the softmax Jacobian applied to w
+    before = snapshot(t)
+    g = numerical_gradient(f, t)
+    assert_bitwise_equal(before, t, "the input tree")
+    tree.assert_same_shapes(t, g, who="numerical_gradient")
+    for key in ("sq", "soft"):
+        np.testing.assert_allclose(g[key], expected[key], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(g["trig"][0], expected["trig"][0], rtol=1e-8, atol=1e-10)
+
+
+def test_numerical_gradient_works_on_frozen_input_and_leaves_it_alone():
+    x = tree.freeze(np.array([1.0, -2.0, 0.5]))
+    g = numerical_gradient(lambda v: (v ** 3).sum(), x)
+    np.testing.assert_allclose(g, 3 * x ** 2, rtol=1e-9)
+    np.testing.assert_array_equal(x, [1.0, -2.0, 0.5])
+
+
+def test_numerical_gradient_gives_integer_leaves_zeros():
+    t = {"x": np.array([1.0, 2.0]), "labels": np.array([3, 4, 5])}
+    g = numerical_gradient(lambda u: (u["x"] * u["labels"][:2]).sum(), t)
+    np.testing.assert_allclose(g["x"], [3.0, 4.0], rtol=1e-9)
+    assert g["labels"].shape == (3,) and not g["labels"].any()
+
+
+# --- relative_error --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        (1.0, 3.0, 2 / 4),
+        (-1.0, 1.0, 1.0),  # opposite signs: the largest possible error
+        (0.0, 0.0, 0.0),
+        (2.0, 2.0, 0.0),
+        (1e-9, 0.0, 1e-9 / 1e-8),  # below the floor the denominator is 1e-8
+        (1e-9, -1e-9, 2e-9 / 1e-8),
+        (3e-8, 1e-8, 2e-8 / 4e-8),  # above the floor the plain formula
+    ],
+)
+def test_relative_error_on_hand_examples(a, b, expected):
+    assert relative_error(np.array([a]), np.array([b])) == pytest.approx(expected, rel=1e-12)
+
+
+def test_relative_error_is_the_max_over_elements_and_leaves():
+    a = {"u": np.array([1.0, 1.0]), "v": (np.array([[2.0]]),)}
+    b = {"u": np.array([1.0, 3.0]), "v": (np.array([[6.0]]),)}
+    assert relative_error(a, b) == pytest.approx(max(2 / 4, 4 / 8))
+    assert relative_error((), ()) == 0.0
+
+
+def test_relative_error_needs_matching_shapes():
+    with pytest.raises(ShapeError, match=r"relative_error: b at a\['w'\] has shape \(3,\), "
+                                         r"expected \(2,\)"):
+        relative_error({"w": np.zeros(2)}, {"w": np.zeros(3)})
+
+
+# --- deliberately wrong backward passes ------------------------------------------------------
+
+
+def _with_backward(layer, backward, name):
+    return make_layer(name, layer.init, layer.forward, backward)
+
+
+def dense_doubling_dW():
+    good = L.dense(3)
+
+    def backward(cache, dy):
+        dx, g = good.backward(cache, dy)
+        return dx, {"W": 2 * g["W"], "b": g["b"]}
+
+    return _with_backward(good, backward, "dense_doubling_dW")
+
+
+def dense_without_bias_sum():
+    good = L.dense(3)
+
+    def backward(cache, dy):
+        dx, g = good.backward(cache, dy)
+        return dx, {"W": g["W"], "b": dy[-1]}  # one sample's share instead of the batch sum
+
+    return _with_backward(good, backward, "dense_without_bias_sum")
+
+
+def sigmoid_with_y_for_y_one_minus_y():
+    good = L.sigmoid()
+
+    def backward(cache, dy):
+        return dy * cache.saved, ()
+
+    return _with_backward(good, backward, "sigmoid_wrong")
+
+
+WRONG = {
+    "dense_doubling_dW": (dense_doubling_dW, "params['W']", (2,)),
+    "dense_without_bias_sum": (dense_without_bias_sum, "params['b']", (2,)),
+    "sigmoid_wrong": (sigmoid_with_y_for_y_one_minus_y, "x", (2,)),
+}
+
+
+def _inputs(layer, in_shape, seed=0):
+    params, _ = layer.init(random.key(seed), in_shape)
+    x = np.random.default_rng(seed).standard_normal((4, *in_shape))
+    return params, x
+
+
+@pytest.mark.parametrize("oracles", [("jax",), ("numerical",), ("jax", "numerical")])
+@pytest.mark.parametrize("case", sorted(WRONG))
+def test_a_wrong_backward_is_caught_by_each_oracle(case, oracles, jax):
+    build, bad_path, in_shape = WRONG[case]
+    layer = build()
+    params, x = _inputs(layer, in_shape)
+    report = check_layer(layer, params, x, oracles=oracles)
+    assert not report.ok
+    by_path = {leaf.path: leaf for leaf in report.leaves}
+    assert not by_path[bad_path].ok and by_path[bad_path].worst_index is not None
+    assert all(leaf.ok for path, leaf in by_path.items() if path != bad_path), str(report)
+    row = next(line for line in str(report).splitlines() if line.strip().startswith(bad_path))
+    assert "NO at" in row
+    for oracle in ("jax", "numerical"):
+        error = getattr(by_path[bad_path], f"error_{oracle}")
+        if oracle in oracles:
+            assert error > 0.1  # a factor-sized mistake, not rounding
+        else:
+            assert error is None
+
+
+def test_raise_on_failure_raises_with_the_table(jax):
+    layer = dense_doubling_dW()
+    params, x = _inputs(layer, (2,))
+    table = str(check_layer(layer, params, x))
+    with pytest.raises(GradientCheckError, match=r"params\['W'\]\s+\(2, 3\).*NO at") as caught:
+        check_layer(layer, params, x, raise_on_failure=True)
+    assert str(caught.value) == table
+    assert "gradient check of dense_doubling_dW" in table
+
+
+def test_a_correct_layer_passes_and_inputs_are_untouched(jax):
+    layer = L.serial(L.dense(3), L.tanh(), L.dense(2))
+    params, x = _inputs(layer, (4,))
+    before = snapshot((params, x))
+    report = check_layer(layer, params, x, raise_on_failure=True)
+    assert report.ok and report.kinks == 0
+    assert_bitwise_equal(before, (params, x), "(params, x)")
+    paths = [leaf.path for leaf in report.leaves]
+    assert paths == ["x", "params[0]['W']", "params[0]['b']", "params[2]['W']",
+                     "params[2]['b']"]
+    text = str(report)
+    assert all(path in text for path in paths)
+    assert len(text.splitlines()) == 2 + len(paths)  # title, header, one row per leaf
+
+
+def test_float32_params_and_input_are_checked_in_float64():
+    layer = L.dense(2, dtype=np.float32)
+    params, x = _inputs(layer, (3,))
+    report = check_layer(layer, params, x.astype(np.float32), oracles=("numerical",))
+    assert report.ok and report.leaves[0].error_numerical < 1e-9
+
+
+# --- losses ----------------------------------------------------------------------------------
+
+
+def softmax_cross_entropy_without_batch_mean():
+    good = losses.softmax_cross_entropy()
+
+    def backward(cache):
+        return cache.probs - cache.target  # forgot the / batch
+
+    return losses.Loss(good.forward, backward)
+
+
+@pytest.mark.parametrize("oracles", [("jax",), ("numerical",)])
+def test_check_loss_catches_a_wrong_dpred(oracles, jax):
+    loss = softmax_cross_entropy_without_batch_mean()
+    z = np.random.default_rng(1).standard_normal((3, 4))
+    report = check_loss(loss, z, np.array([0, 3, 1]), oracles=oracles)
+    assert not report.ok and [leaf.path for leaf in report.leaves] == ["pred"]
+    assert "pred" in str(report) and "NO at" in str(report)
+    with pytest.raises(GradientCheckError, match=r"pred\s+\(3, 4\)"):
+        check_loss(loss, z, np.array([0, 3, 1]), oracles=oracles, raise_on_failure=True)
+
+
+def test_check_loss_passes_a_correct_loss(jax):
+    z = np.random.default_rng(2).standard_normal((3, 4))
+    report = check_loss(losses.softmax_cross_entropy(), z, np.array([0, 3, 1]))
+    assert report.ok and report.name == "softmax_cross_entropy"
+
+
+# --- kinks -----------------------------------------------------------------------------------
+
+X_WITH_ZEROS = np.array([[0.0, 1.5, -0.7], [0.0, -2.0, 0.0], [0.3, 0.0, 1.1]])
+
+
+def test_relu_on_exact_zeros_passes_as_kinks(jax):
+    report = check_layer(L.relu(), (), X_WITH_ZEROS)
+    assert report.ok, str(report)
+    assert report.kinks == int((X_WITH_ZEROS == 0).sum())
+    assert "kinks:" in str(report)
+
+
+def relu_halving_everywhere():
+    """0.5 dy at the corner (the central difference's own average there), and everywhere."""
+    good = L.relu()
+
+    def forward(params, x):
+        y, _ = good.forward(params, x)
+        return y, x
+
+    def backward(x, dy):
+        return 0.5 * dy, ()
+
+    return make_layer("half_relu", good.init, forward, backward)
+
+
+@pytest.mark.parametrize("oracles", [("jax",), ("numerical",), ("jax", "numerical")])
+def test_the_kink_allowance_does_not_excuse_a_wrong_relu(oracles, jax):
+    report = check_layer(relu_halving_everywhere(), (), X_WITH_ZEROS, oracles=oracles)
+    assert not report.ok and report.kinks == 0, str(report)
+
+
+# --- arguments -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("oracles", [(), ("jax", "finite"), ("numeric",)])
+def test_oracles_must_be_known(oracles):
+    with pytest.raises(ArgumentError, match=r"check: oracles must be a non-empty subset of "
+                                            r"\('jax', 'numerical'\), got "):
+        check_layer(L.relu(), (), np.ones((1, 2)), oracles=oracles)
+
+
+def test_a_hand_gradient_of_the_wrong_shape_or_structure_is_named():
+    x = np.ones(3)
+    with pytest.raises(GradientCheckError, match=r"the hand-written gradient of value has "
+                                                 r"shape \(2,\), expected \(3,\)"):
+        check_function(lambda v: (v * v).sum(), np.ones(2), x, oracles=("numerical",))
+    with pytest.raises(StructureError, match=r"hand gradient do not match the structure of "
+                                             r"inputs at inputs"):
+        check_function(lambda t: (t["a"] * t["b"]).sum(), {"a": np.ones(3)},
+                       {"a": x, "b": x}, oracles=("numerical",))

@@ -19,6 +19,15 @@ jax arrays and compiled once. ``jax.grad`` is never called.
 Layers that draw random numbers (dropout) take their keys on the host, so a
 net containing one is refused here with a clear error; train it on the numpy
 path.
+
+>>> from funcnet import layers, losses, optim, random
+>>> net, opt = layers.mlp([4, 2]), optim.sgd(0.1)
+>>> params, _ = net.init(random.key(0), (3,))
+>>> step = jit_step(net, losses.softmax_cross_entropy(), opt)
+>>> p, s, _, value = step(to_device(params), to_device(opt.init(params)),
+...                       to_device(np.ones((5, 3))), to_device(np.array([0, 1, 1, 0, 1])))
+>>> to_numpy(p)[0]["W"].shape, bool(np.isfinite(float(value)))
+((3, 4), True)
 """
 
 from __future__ import annotations

@@ -134,6 +134,11 @@ def max_error(report):
                if e is not None)
 
 
+def verdict(report):
+    say(f"  max relative error {max_error(report):.3e}: "
+        f"{'passes' if report.ok else 'CAUGHT by the gradient check'}")
+
+
 def dy_changed(layer, params, x, dy):
     """Run forward and backward, and compare dy's bytes before and after: what changed."""
     held = dy.copy()
@@ -178,6 +183,7 @@ def bug_b(oracles, seed):
         name="note 002 hidden layer, scalar dB1")
     control = check_layer(layers.dense(HIDDEN), params, x, oracles=oracles)
     say(str(report))
+    verdict(report)
     return Finding("(b) note 002 scalar dB1: params['b']", "check_layer", max_error(report),
                    not report.ok, report, control)
 
@@ -193,6 +199,7 @@ def bug_c(oracles):
     control = check_layer(right, params, NOTE3_X, NOTE3_DELTA, oracles=oracles)._replace(
         name="note 003 layer 1, bias step sum(delta)")
     say(str(report))
+    verdict(report)
     for name, rule_layer in (("note", layer), ("right", right)):
         _, cache = rule_layer.forward(params, NOTE3_X)
         db = rule_layer.backward(cache, NOTE3_DELTA)[1]["b"][0]
@@ -211,6 +218,7 @@ def bug_d(oracles, seed):
                         oracles=oracles)._replace(name="note 001 SoftmaxWithLoss (no softmax)")
     control = check_loss(losses.softmax_cross_entropy(), scores, labels, oracles=oracles)
     say(str(report))
+    verdict(report)
     return Finding("(d) note 001 loss without softmax: pred", "check_loss", max_error(report),
                    not report.ok, report, control)
 

@@ -8,7 +8,8 @@ The note does this in a small window; here it is a command:
 params.npz). IMAGE is a PNG or JPEG of any size. It becomes the model's input
 the way the training images were made:
 
-- grayscale, intensities scaled to [0, 1]; transparent pixels count as white;
+- turned upright by its EXIF orientation (phone photos), made grayscale,
+  intensities scaled to [0, 1]; transparent pixels count as white;
 - the model expects BRIGHT INK ON A DARK BACKGROUND, as in the training data
   (the digits store ink counts, 0 = no ink; MNIST and Fashion-MNIST are white
   on black). For dark ink on light paper pass ``--invert``; a light border
@@ -30,7 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from _common import RUNS, say
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from funcnet import data, io, layers, losses, plot, random, train
 from funcnet.errors import CheckpointError, DataError, FuncnetError
@@ -54,7 +55,15 @@ class Model(NamedTuple):
 
 
 def load_model(path: str | Path) -> Model:
-    """Rebuild the net of ``model.json`` and load its params and standardisation (no pickle)."""
+    """Rebuild the net of ``model.json`` and load its params and standardisation (no pickle).
+
+    Args:
+      path: the classifier's output folder, or the params.npz inside it.
+
+    Raises:
+      CheckpointError: the path, its params.npz or model.json is missing or unreadable,
+        or the params do not fit the net model.json describes.
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"predict: model {path} does not exist; expected the folder "
@@ -85,13 +94,17 @@ def load_model(path: str | Path) -> Model:
 
 
 def read_image(path: str | Path, *, invert: bool = False) -> tuple[np.ndarray, float]:
-    """Grayscale intensities (h, w) in [0, 1] with bright ink, and the mean of the border."""
+    """Grayscale intensities (h, w) in [0, 1] with bright ink, and the mean of the border.
+
+    Raises:
+      DataError: ``path`` is missing, a folder, or not an image Pillow can read.
+    """
     path = Path(path)
     if path.is_dir():
         raise DataError(f"predict: {path} is a folder, not an image")
     try:
         with Image.open(path) as image:
-            image.load()
+            image = ImageOps.exif_transpose(image)
             if "A" in image.getbands() or "transparency" in image.info:
                 rgba = image.convert("RGBA")
                 image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
@@ -107,7 +120,15 @@ def read_image(path: str | Path, *, invert: bool = False) -> tuple[np.ndarray, f
 
 
 def fit_to_input(gray: np.ndarray, shape: tuple[int, int], fit: int) -> np.ndarray:
-    """Stretch, crop to the ink, pad to a square, resize to ``fit`` and centre in ``shape``."""
+    """Stretch, crop to the ink, pad to a square, resize to ``fit`` and centre in ``shape``.
+
+    Args:
+      gray: intensities (h, w) in [0, 1], bright ink.
+      shape: the model's image shape (rows, columns); ``fit`` <= both.
+
+    Returns:
+      The model's input image, shape ``shape``, values in [0, 1].
+    """
     low, high = gray.min(), gray.max()
     if high - low > FLAT:
         gray = (gray - low) / (high - low)
@@ -128,7 +149,17 @@ def fit_to_input(gray: np.ndarray, shape: tuple[int, int], fit: int) -> np.ndarr
 
 def predict_image(image: str | Path, model: Model, *, invert: bool = False,
                   top: int = 3) -> dict:
-    """The class probabilities of one image: top class, its probability, the ``top`` best."""
+    """The class probabilities of one image: top class, its probability, the ``top`` best.
+
+    Returns:
+      A dict: ``class`` and ``probability`` of the best class; ``top``, the
+      ``top`` best (name, probability) pairs, most probable first;
+      ``probabilities`` (k,); ``input``, the image the model saw (before
+      standardisation); ``hint``, a word on ``--invert`` or None.
+
+    Raises:
+      DataError: the image cannot be read (see ``read_image``).
+    """
     gray, border = read_image(image, invert=invert)
     pixels = fit_to_input(gray, model.input_shape, model.input_fit)
     x = data.standardize(pixels.reshape(1, -1), model.stats)
@@ -136,9 +167,11 @@ def predict_image(image: str | Path, model: Model, *, invert: bool = False,
     order = np.argsort(-probs, kind="stable")[:top]
     hint = None
     if border > LIGHT_BORDER:
-        hint = ("the image's border is light: the model expects bright ink on a dark "
-                + ("background, and --invert made it so; drop --invert if the ink was light"
-                   if invert else "background; pass --invert for dark ink on light paper"))
+        hint = (("after --invert the image's border is light" if invert else
+                 "the image's border is light")
+                + ", but the model expects bright ink on a dark background: "
+                + ("drop --invert if the ink was light" if invert else
+                   "pass --invert for dark ink on light paper"))
     return {"image": str(image), "class": model.class_names[order[0]],
             "probability": float(probs[order[0]]),
             "top": [(model.class_names[i], float(probs[i])) for i in order],

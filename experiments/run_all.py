@@ -47,13 +47,15 @@ def _near(value, target, tolerance):
 
 
 def _within(values, targets, tolerance):
-    return len(values) == len(targets) and all(
-        abs(float(v) - t) <= tolerance for v, t in zip(values, targets, strict=True))
+    values = np.ravel(np.asarray(values, dtype=np.float64))
+    return values.shape == (len(targets),) and bool(np.all(np.abs(values - targets) <= tolerance))
 
 
 def _all_true(value):
     if isinstance(value, dict):
         return all(map(_all_true, value.values()))
+    if isinstance(value, list | tuple):
+        return len(value) > 0 and all(map(_all_true, value))
     return isinstance(value, bool | np.bool_) and bool(value)
 
 

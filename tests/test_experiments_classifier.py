@@ -6,6 +6,7 @@ that folder goes on sys.path here (the scripts themselves never touch it).
 
 import importlib.util
 import json
+import re
 import struct
 import sys
 from pathlib import Path
@@ -239,6 +240,16 @@ def test_predict_errors_name_the_path(trained, tmp_path, capsys):
     (lone / "params.npz").write_bytes((out / "params.npz").read_bytes())
     with pytest.raises(CheckpointError, match=f"{lone / 'model.json'} is missing"):
         predict.load_model(lone)
+    (lone / "model.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=f"{lone / 'model.json'} is not readable JSON"):
+        predict.load_model(lone / "params.npz")
+    (lone / "model.json").write_text('{"sizes": [100, 10]}')
+    with pytest.raises(CheckpointError, match=f"{lone / 'model.json'} lacks activation, "):
+        predict.load_model(lone)
+    spec = json.loads((out / "model.json").read_text())
+    (lone / "model.json").write_text(json.dumps({**spec, "sizes": [50, 10]}))
+    with pytest.raises(CheckpointError, match=re.escape(f"{lone / 'params.npz'}: params[0]")):
+        predict.load_model(lone)
     with pytest.raises(SystemExit) as exit_info:
         predict.main([str(missing), "--model", str(out)])
     assert exit_info.value.code == 2 and str(missing) in capsys.readouterr().err
@@ -357,6 +368,8 @@ def test_run_all_targets_cover_every_experiment_and_mean_the_issue():
     assert passes("xor", {"first_loss": 0.704922094, "predictions": [0.02, 0.97, 0.95, 0.06]})
     assert not passes("xor", {"first_loss": 0.70492209, "predictions": [0.2, 0.97, 0.95, 0.06]})
     assert not passes("xor", {"first_loss": 0.7049, "predictions": [0, 1, 1, 0]})
+    assert passes("xor", {"first_loss": 0.70492209, "predictions": [[0.0], [1.0], [1.0], [0.0]]})
+    assert not passes("xor", {"first_loss": 0.70492209, "predictions": [0, 1, 1]})
     assert passes("sine_regression", {"final_error": 0.0009})
     assert not passes("sine_regression", {"final_error": 0.001})
     assert passes("hand_step", {"matches": {"W1": True, "W2": np.bool_(True)}})

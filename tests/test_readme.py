@@ -1,0 +1,32 @@
+"""The README stays true: its example runs, and CI runs exactly its test command."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def _blocks(language):
+    return re.findall(rf"```{language}\n(.*?)```", README, re.S)
+
+
+def test_the_readme_gives_exactly_two_setup_commands():
+    commands = [line for block in _blocks("bash") for line in block.splitlines()
+                if line.strip() and not line.startswith("#")]
+    assert len(commands) == 2, commands
+    main_job, tests = commands
+    assert "run_all.py" in main_job and "python3 -m venv" in main_job
+    assert "pytest" in tests and ".[test]" in tests
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    tests_command = [line for block in _blocks("bash") for line in block.splitlines()
+                     if "pytest" in line][0]
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert tests_command in ci, f"{tests_command!r} is not a line of .ci/run"
+
+
+def test_the_readme_example_runs(jax):
+    (example,) = _blocks("python")
+    exec(compile(example, "README.md", "exec"), {})

@@ -372,7 +372,8 @@ def run_epoch(config: Config, state: TrainState) -> TrainState:
     if config.snapshot is not None:
         inputs, interval = config.snapshot
         if state.epoch % interval == 0:
-            pred = predict(net, params, inputs, loss=loss, model_state=model_state)
+            # frozen (copied if writeable), so an observer cannot rewrite the history
+            pred = tree.freeze(predict(net, params, inputs, loss=loss, model_state=model_state))
             history = history._replace(
                 snapshot_epochs=(*history.snapshot_epochs, state.epoch),
                 snapshots=(*history.snapshots, pred))

@@ -462,9 +462,10 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
     if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
         raise ArgumentError(f"{who}: epochs must be a non-negative integer, got {epochs!r}")
     batch_size = _check_batch_size(who, batch_size, n)
-    if not np.all(np.isfinite(x)):
-        raise NonFiniteError(f"{who}: x holds NaN or inf at row "
-                             f"{int(np.argwhere(~np.isfinite(x))[0][0])}")
+    for name, value in (("x", x), ("y", y)):
+        if not np.all(np.isfinite(value)):
+            raise NonFiniteError(f"{who}: {name} holds NaN or inf at row "
+                                 f"{int(np.argwhere(~np.isfinite(value))[0][0])}")
     if validation is not None:
         _check_data(f"{who}(validation)", *validation)
     if snapshot is not None:

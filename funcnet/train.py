@@ -241,11 +241,15 @@ def _nonfinite_report(who: str, where: str, value: Any, grads: Any, params: Any)
 
 
 def _finite_sentinel(value: Any, grads: Any) -> bool:
-    """One cheap check per step: the loss and the sum of every gradient leaf are finite."""
+    """One cheap check per step: the loss and the sum of every gradient leaf are finite.
+
+    Large finite gradients can overflow the sum, so a failed sum is confirmed leaf by leaf.
+    """
     total = float(value)
-    for g in tree.leaves(grads):
-        total += float(g.sum())
-    return math.isfinite(total)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for g in tree.leaves(grads):
+            total += float(g.sum())
+    return math.isfinite(total) or (math.isfinite(float(value)) and tree.all_finite(grads))
 
 
 def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_state: Any,
@@ -397,7 +401,8 @@ def _advance(config: Config, state: TrainState, params: Any, opt_state: Any, mod
     if config.snapshot is not None:
         inputs, interval = config.snapshot
         if state.epoch % interval == 0:
-            pred = predict(net, params, inputs, loss=loss, model_state=model_state)
+            # frozen (copied if writeable), so an observer cannot rewrite the history
+            pred = tree.freeze(predict(net, params, inputs, loss=loss, model_state=model_state))
             history = history._replace(
                 snapshot_epochs=(*history.snapshot_epochs, state.epoch),
                 snapshots=(*history.snapshots, pred))
@@ -489,9 +494,10 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
     if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
         raise ArgumentError(f"{who}: epochs must be a non-negative integer, got {epochs!r}")
     batch_size = _check_batch_size(who, batch_size, n)
-    if not np.all(np.isfinite(x)):
-        raise NonFiniteError(f"{who}: x holds NaN or inf at row "
-                             f"{int(np.argwhere(~np.isfinite(x))[0][0])}")
+    for name, value in (("x", x), ("y", y)):
+        if not np.all(np.isfinite(value)):
+            raise NonFiniteError(f"{who}: {name} holds NaN or inf at row "
+                                 f"{int(np.argwhere(~np.isfinite(value))[0][0])}")
     if validation is not None:
         _check_data(f"{who}(validation)", *validation)
     if snapshot is not None:

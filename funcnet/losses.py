@@ -252,9 +252,12 @@ def sigmoid_binary_cross_entropy() -> Loss:
     def forward(pred, target):
         t = _same_shape_target(name, pred, target)
         xp = namespace(pred, t)
-        limit = exp_limit(pred.dtype)
-        per_element = (xp.maximum(pred, 0) - pred * t
-                       + xp.log1p(xp.exp(-xp.clip(xp.abs(pred), None, limit))))
+        # max(z, 0) and |z| written with where, so that jax.grad of this same forward
+        # takes the slopes 0 and -1 at z = 0, which add up to the true 1/2 there
+        positive = pred > 0
+        magnitude = xp.where(positive, pred, -pred)
+        per_element = (xp.where(positive, pred, 0) - pred * t
+                       + xp.log1p(xp.exp(-xp.clip(magnitude, None, exp_limit(pred.dtype)))))
         batch = pred.shape[0]
         return xp.sum(per_element) / batch, LogitCache(sigmoid_fn(pred, xp), t, batch)
 

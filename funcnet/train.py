@@ -261,8 +261,14 @@ def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_st
     raises ``NonFiniteError`` naming ``where`` and the parameter path, before
     the update. ``run_epoch`` checks more cheaply (see there).
     """
-    value, grads, model_state = value_and_grad(net, loss, params, x, y, key=key,
-                                               model_state=model_state)
+    try:
+        value, grads, model_state = value_and_grad(net, loss, params, x, y, key=key,
+                                                   model_state=model_state)
+    except FloatingPointError as e:  # numpy set to raise (np.seterr): the same story, told here
+        if isinstance(e, NonFiniteError):
+            raise
+        raise NonFiniteError(f"train_step: {e} at {where} (numpy raises on floating-point "
+                             f"errors here); lower the learning rate or check the data") from e
     if check and not _finite_sentinel(value, grads):
         raise NonFiniteError(_nonfinite_report("train_step", where, value, grads, params))
     params, opt_state = optimizer.update(grads, opt_state, params)
@@ -467,7 +473,8 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
       snapshot: optional ``(inputs, interval)``: predictions kept every ``interval`` epochs.
       observers: functions ``(state, metrics)`` called after each epoch; they only watch.
       progress: a tqdm bar; default on at a terminal, off when the CI variable is set.
-      checkpoint_dir, checkpoint_every: save the state every that many epochs (and at the end).
+      checkpoint_dir, checkpoint_every: save the state into ``checkpoint_dir`` every
+        ``checkpoint_every`` epochs, and always after the last epoch.
       keep_checkpoints: how many checkpoints to keep (default all).
       resume: continue from the newest readable checkpoint in ``checkpoint_dir``.
       jit: run each epoch's steps compiled by ``jax.jit`` inside ``jax.lax.scan``
@@ -499,9 +506,18 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
             raise NonFiniteError(f"{who}: {name} holds NaN or inf at row "
                                  f"{int(np.argwhere(~np.isfinite(value))[0][0])}")
     if validation is not None:
+        if not (isinstance(validation, tuple | list) and len(validation) == 2):
+            raise ArgumentError(f"{who}: validation must be a pair (x, y), "
+                                f"got {describe(validation)}")
         _check_data(f"{who}(validation)", *validation)
     if snapshot is not None:
+        if not (isinstance(snapshot, tuple | list) and len(snapshot) == 2):
+            raise ArgumentError(f"{who}: snapshot must be a pair (inputs, interval), "
+                                f"got {describe(snapshot)}")
         inputs, interval = snapshot
+        if not is_array(inputs):
+            raise ArrayTypeError(f"{who}: snapshot inputs must be an array, "
+                                 f"got {describe(inputs)}")
         require_positive_int(who, "snapshot interval", interval)
     if checkpoint_every is not None:
         require_positive_int(who, "checkpoint_every", checkpoint_every)
@@ -528,7 +544,11 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
         if found is not None:
             loaded, _, path = found
             state = _restore(loaded, state, path)
-    remaining = max(epochs - state.epoch, 0)
+            if state.epoch > epochs:
+                raise ArgumentError(f"{who}: the newest checkpoint {path} is at epoch "
+                                    f"{state.epoch}, past epochs={epochs}; ask for at least "
+                                    f"{state.epoch} epochs or use another checkpoint_dir")
+    remaining = epochs - state.epoch
     bar = _progress_bar(epochs, state.epoch, progress)
 
     def step(current: TrainState, _: int) -> TrainState:
@@ -543,8 +563,8 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
         if bar is not None:
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k != "epoch"})
-        if checkpoint_every is not None and (new.epoch % checkpoint_every == 0
-                                             or new.epoch == epochs):
+        due = checkpoint_every is not None and new.epoch % checkpoint_every == 0
+        if checkpoint_dir is not None and (due or new.epoch == epochs):
             io.save_checkpoint(checkpoint_dir, new, new.epoch, keep=keep_checkpoints)
         return new
 

@@ -318,3 +318,12 @@ def test_class_losses_need_2d_pred(name, shape):
 def test_empty_batch_is_refused(name):
     with pytest.raises(ShapeError, match=rf"{name}: expected pred with a non-empty batch axis"):
         losses.CONSTRUCTORS[name]().forward(np.zeros((0, 2)), np.zeros((0, 2)))
+
+
+def test_sigmoid_bce_gradient_at_a_logit_of_exactly_zero_matches_jax(jax):
+    """XOR's (0, 0) row with zero biases gives a logit of exactly 0: a corner of max and abs."""
+    from funcnet.check import check_loss
+
+    report = check_loss(losses.sigmoid_binary_cross_entropy(),
+                        np.array([[0.0], [0.0], [1.5]]), np.array([[0.0], [1.0], [1.0]]))
+    assert report.ok and report.leaves[0].error_jax < 1e-12, str(report)

@@ -1052,3 +1052,56 @@ def test_a_negative_learning_rate_is_refused(constructor):
     with pytest.raises(ArgumentError, match=rf"{name}: learning_rate must be a finite number "
                                             rf">= 0 or a schedule .*got a float \(-0\.1\)"):
         constructor(-0.1)
+
+
+# --- integration fixes: checkpoints at the end, resume past the end, early argument checks ---
+
+
+def test_a_checkpoint_dir_alone_saves_the_final_state(tmp_path):
+    d = data.xor()
+    net = layers.mlp([3, 1], activation="tanh")
+    params, _ = net.init(random.key(0), (2,))
+    final = train.fit(net, losses.sigmoid_binary_cross_entropy(), optim.sgd(0.5), params,
+                      (d.x, d.t), epochs=3, batch_size=4, key=random.key(5), progress=False,
+                      checkpoint_dir=tmp_path)
+    assert [epoch for epoch, _ in io.list_checkpoints(tmp_path)] == [3]
+    saved, epoch, _ = io.load_latest_checkpoint(tmp_path)
+    assert epoch == 3
+    assert_bitwise_equal(tuple(final.params), tuple(saved.params), "params")
+
+
+def test_resuming_from_a_checkpoint_past_the_requested_epochs_is_an_error(tmp_path):
+    d = data.xor()
+    net = layers.mlp([3, 1], activation="tanh")
+    params, _ = net.init(random.key(0), (2,))
+    args = (net, losses.sigmoid_binary_cross_entropy(), optim.sgd(0.5), params, (d.x, d.t))
+    train.fit(*args, epochs=4, batch_size=4, key=random.key(1), progress=False,
+              checkpoint_dir=tmp_path)
+    with pytest.raises(ArgumentError, match=r"fit: the newest checkpoint .* is at epoch 4, "
+                                            r"past epochs=2"):
+        train.fit(*args, epochs=2, batch_size=4, key=random.key(1), progress=False,
+                  checkpoint_dir=tmp_path, resume=True)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"validation": np.zeros((4, 2))}, ArgumentError, r"fit: validation must be a pair"),
+    ({"snapshot": np.zeros((4, 2))}, ArgumentError, r"fit: snapshot must be a pair"),
+    ({"snapshot": ([1, 2], 3)}, ArrayTypeError, r"fit: snapshot inputs must be an array"),
+])
+def test_fit_checks_validation_and_snapshot_before_training(kwargs, error, match):
+    d = data.xor()
+    net = layers.mlp([3, 1], activation="tanh")
+    params, _ = net.init(random.key(0), (2,))
+    with pytest.raises(error, match=match):
+        train.fit(net, losses.sigmoid_binary_cross_entropy(), optim.sgd(0.5), params,
+                  (d.x, d.t), epochs=2, batch_size=4, key=random.key(1), progress=False,
+                  **kwargs)
+
+
+def test_numpy_floating_point_errors_become_nonfinite_errors_with_the_step():
+    d = data.sine_regression()
+    net = layers.mlp([3, 1], activation="sigmoid")
+    params, _ = net.init(random.key(0), (1,))
+    with pytest.raises(NonFiniteError, match=r"train_step: overflow .* at epoch \d+, step \d+"):
+        train.fit(net, losses.sum_of_squares(), optim.sgd(1e6), params, (d.x, d.t * 1e150),
+                  epochs=3, batch_size=1, key=random.key(1), progress=False)

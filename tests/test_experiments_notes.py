@@ -20,7 +20,8 @@ from PIL import Image
 from funcnet import data, losses, optim, random, train, tree
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-sys.path.insert(0, str(EXPERIMENTS))  # the scripts `import _common`, as when run directly
+if str(EXPERIMENTS) not in sys.path:  # the scripts `import _common`, as when run directly
+    sys.path.append(str(EXPERIMENTS))
 
 FIGURES = {
     "sine_regression": ("snapshots.png", "loss.png"),

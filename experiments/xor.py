@@ -1,0 +1,165 @@
+"""Note 002: a 2-2-1 sigmoid network learns XOR by full-batch gradient descent, beside the
+note's variant whose hidden-bias gradient is summed to one number.
+
+Reproduces note 002 (SEEDS.md). The note keeps samples in columns (X is 2x4,
+Z1 = W1ᵀX + B1); funcnet keeps them in rows (x is 4x2, z = x @ W1 + b), and
+(x @ W1)ᵀ = W1ᵀ xᵀ = W1ᵀX, so the note's W1 (2 inputs x 2 hidden) is used
+unchanged. Loss: the mean binary cross-entropy of the sigmoid output. Weights
+from NumPy's legacy generator seeded 42 exactly as the note draws them, biases
+zero: the first loss is 0.7049220984 (the note prints 0.70492209). Training:
+150000 full-batch steps at learning rate 0.1, the loss recorded every 100.
+
+The note trains from a SECOND draw: its training cell calls init_parameters(2)
+again without reseeding, so W1 and W2 are the next six numbers of the seed-42
+stream. This script does the same.
+
+The note's bug: its dB1 = np.sum(dLdZ1) adds the hidden deltas of both units
+(and all samples) into ONE number, so both hidden biases take the same step.
+That variant is trained side by side from the same start; both loss curves
+share one figure and each gets its decision surface.
+
+    python experiments/xor.py [--seed N] [--out DIR] [--quick]
+"""
+
+import time
+
+import _common
+import numpy as np
+
+from funcnet import data, layers, losses, optim, plot, train, tree
+
+HIDDEN = 2
+NOTE_SEED = 42  # the note's np.random.seed(42)
+LEARNING_RATE = 0.1
+ITERATIONS = 150_000
+BATCH_SIZE = 4  # all four samples: full-batch gradient descent
+RECORD_EVERY = 100
+NOTE_FIRST_LOSS = 0.70492209
+TARGETS = (0.0, 1.0, 1.0, 0.0)
+TOLERANCE = 0.1  # final probabilities within this of the targets
+QUICK_ITERATIONS = 1_000
+
+
+def network() -> layers.Layer:
+    """2 -> 2 -> 1, sigmoid after both dense layers (params come from ``note_params``)."""
+    return layers.serial(layers.dense(HIDDEN), layers.sigmoid(), layers.dense(1),
+                         layers.sigmoid())
+
+
+def note_params(legacy):
+    """The note's init_parameters: ``W1 = randn(2, 2); W2 = randn(2, 1)``, biases zero.
+
+    ``legacy`` is a LOCAL ``np.random.RandomState(42)``: the same Mersenne
+    Twister, seeded the same way, with the same Gaussian method as the note's
+    ``np.random.seed(42)`` + ``np.random.randn``, so it draws the note's very
+    numbers without touching (or depending on) NumPy's global generator.
+    """
+    W1 = legacy.randn(2, HIDDEN)
+    W2 = legacy.randn(HIDDEN, 1)
+    return tree.freeze(({"W": W1, "b": np.zeros(HIDDEN)}, (),
+                        {"W": W2, "b": np.zeros(1)}, ()))
+
+
+def scalar_hidden_bias(optimizer):
+    """The note's dB1 as a gradient transformation: the hidden-bias gradient (per unit,
+    already summed over the samples) is replaced by its sum, given to every unit."""
+    def update(grads, state, params):
+        hidden = grads[0]
+        summed = np.full_like(hidden["b"], hidden["b"].sum())
+        return optimizer.update(({**hidden, "b": summed}, *grads[1:]), state, params)
+    return optim.Optimizer(optimizer.init, update)
+
+
+def gradient_descent(net, loss, optimizer, params, x, t, iterations):
+    """The note's ``optimize``: one full-batch step per iteration, the loss (before the
+    step) kept every RECORD_EVERY iterations. Equal, bit for bit, to ``train.fit`` with
+    ``batch_size=4, shuffle=False``; it only skips fit's per-epoch bookkeeping, which
+    costs more than the step itself when an epoch is one step."""
+    opt_state, trace = optimizer.init(params), []
+    for i in range(iterations):
+        step = train.train_step(net, loss, optimizer, params, opt_state, x, t,
+                                where=f"iteration {i}")
+        params, opt_state = step.params, step.opt_state
+        if i % RECORD_EVERY == 0:
+            trace.append(step.loss)
+    return params, trace
+
+
+def main(argv=None):
+    args = _common.parse_args("xor", __doc__, argv, default_seed=NOTE_SEED)
+    iterations = QUICK_ITERATIONS if args.quick else ITERATIONS
+    xor, targets = data.xor(), np.array(TARGETS)
+    net, loss = network(), losses.binary_cross_entropy()
+    legacy = np.random.RandomState(args.seed)
+    printed = note_params(legacy)  # np.random.seed(42); init_parameters(2); forward_loss
+    params = note_params(legacy)  # the training cell's own init_parameters(2), not reseeded
+    first_loss = train.evaluate(net, loss, printed, xor.x, xor.t).loss
+    _common.say(_common.compare("first loss", first_loss, NOTE_FIRST_LOSS, digits=10)
+                + "  (the note prints the first 8 decimals)")
+
+    runs = {}
+    for name, optimizer in (("per-unit dB1 (funcnet)", optim.sgd(LEARNING_RATE)),
+                            ("scalar dB1 (the note)",
+                             scalar_hidden_bias(optim.sgd(LEARNING_RATE)))):
+        start = time.perf_counter()
+        final, trace = gradient_descent(net, loss, optimizer, params, xor.x, xor.t, iterations)
+        probabilities = train.predict(net, final, xor.x)[:, 0]
+        error = float(np.max(np.abs(probabilities - targets)))
+        runs[name] = {"params": final, "trace": trace, "predictions": probabilities,
+                      "final_loss": train.evaluate(net, loss, final, xor.x, xor.t).loss,
+                      "max_error": error}
+        _common.say(f"{name}: {iterations} steps in {time.perf_counter() - start:.1f} s; "
+                    f"loss {trace[0]:.6f} -> {runs[name]['final_loss']:.6f}; predictions "
+                    f"{np.array2string(probabilities, precision=4)}; "
+                    + (f"within {TOLERANCE} of {TARGETS}" if error < TOLERANCE else
+                       f"NOT within {TOLERANCE} of {TARGETS} (off by {error:.3f})"))
+    ok, bug = runs.values()
+    hidden_b = np.asarray(bug["params"][0]["b"])
+    _common.say(f"the note's variant ends with equal hidden biases ({hidden_b[0]:.6f}, "
+                f"{hidden_b[1]:.6f}); final loss {bug['final_loss']:.6f} against "
+                f"{ok['final_loss']:.6f} with a bias gradient per unit.")
+    if ok["max_error"] >= TOLERANCE:
+        _common.say(f"With this init, 2 hidden units and {iterations} steps at learning rate "
+                    f"{LEARNING_RATE}, gradient descent settles where XOR's 2-2-1 sigmoid net "
+                    f"often does: two inputs answered 0.5 (loss near ln(2)/2 = "
+                    f"{np.log(2) / 2:.4f}). The note's 'predictions approach [0, 1, 1, 0]' "
+                    f"does not hold for this start.")
+
+    metrics = {
+        "first_loss": first_loss,
+        "note_first_loss": NOTE_FIRST_LOSS,
+        "training_first_loss": ok["trace"][0],
+        "predictions": ok["predictions"],
+        "final_loss": ok["final_loss"],
+        "max_prediction_error": ok["max_error"],
+        "solved": ok["max_error"] < TOLERANCE,
+        "buggy_predictions": bug["predictions"],
+        "buggy_final_loss": bug["final_loss"],
+        "buggy_max_prediction_error": bug["max_error"],
+        "buggy_solved": bug["max_error"] < TOLERANCE,
+        "loss_trace": ok["trace"],
+        "buggy_loss_trace": bug["trace"],
+        "iterations": iterations,
+    }
+
+    recorded = np.arange(len(ok["trace"])) * RECORD_EVERY
+    plot.save(plot.loss_curves({name: (recorded, run["trace"]) for name, run in runs.items()},
+                               xlabel="iteration", ylabel="mean binary cross-entropy",
+                               log_y=True, title="note 002: XOR, loss every 100 iterations"),
+              args.out / "loss.png")
+    labels = xor.t[:, 0].astype(int)
+    for file, (name, run) in zip(("surface.png", "surface_scalar_bias.png"), runs.items(),
+                                 strict=True):
+        plot.save(plot.decision_surface(lambda p, final=run["params"]: train.predict(net, final, p),
+                                        points=xor.x, labels=labels, resolution=101,
+                                        title=f"XOR, {name}"),
+                  args.out / file)
+    config = {"hidden": HIDDEN, "note_seed": args.seed, "learning_rate": LEARNING_RATE,
+              "iterations": iterations, "batch_size": BATCH_SIZE,
+              "record_every": RECORD_EVERY, "quick": args.quick}
+    _common.write_metrics(args.out, "xor", config=config, seed=args.seed, metrics=metrics)
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -38,6 +38,9 @@ def namespace(*arrays: Any) -> ModuleType:
     return np
 
 
+_EXP_LIMITS: dict = {}
+
+
 def exp_limit(dtype: Any) -> float:
     """The largest ``|z|`` for which ``exp(z)`` and ``exp(-z)`` are both normal numbers.
 
@@ -52,8 +55,12 @@ def exp_limit(dtype: Any) -> float:
     >>> round(exp_limit(np.float64))
     638
     """
-    dtype = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
-    return float(-0.9 * np.log(np.finfo(dtype).tiny))
+    limit = _EXP_LIMITS.get(dtype)
+    if limit is None:
+        kind = np.dtype(dtype)
+        kind = kind if kind.kind == "f" else np.dtype(np.float64)
+        limit = _EXP_LIMITS[dtype] = float(-0.9 * np.log(np.finfo(kind).tiny))
+    return limit
 
 
 def float_dtype(*arrays: Any) -> np.dtype:
@@ -70,11 +77,11 @@ def sigmoid_fn(x: Any, xp: Any) -> Any:
     clipped one by less than ``exp(-638)``, about 1e-277 (4e-35 in float32).
     """
     limit = exp_limit(x.dtype)
-    return 1 / (1 + xp.exp(-xp.clip(x, -limit, limit)))
+    return 1 / (1 + xp.exp(-xp.minimum(xp.maximum(x, -limit), limit)))
 
 
 def softmax_fn(x: Any, xp: Any) -> Any:
     """Softmax over the last axis, shifted by the row maximum so ``exp`` cannot overflow."""
     shifted = x - xp.max(x, axis=-1, keepdims=True)
-    e = xp.exp(xp.clip(shifted, -exp_limit(x.dtype), None))
+    e = xp.exp(xp.maximum(shifted, -exp_limit(x.dtype)))
     return e / xp.sum(e, axis=-1, keepdims=True)

@@ -94,6 +94,9 @@ def _check_pred(name: str, pred: Any) -> None:
 
 def _same_shape_target(name: str, pred: Any, target: Any) -> Any:
     """The target, checked against pred's shape and cast to pred's dtype."""
+    if (type(pred) is np.ndarray and type(target) is np.ndarray and pred.ndim
+            and pred.shape == target.shape and pred.shape[0] and pred.dtype.kind == "f"):
+        return target if target.dtype == pred.dtype else target.astype(pred.dtype)
     _check_pred(name, pred)
     if not is_array(target):
         raise ArrayTypeError(f"{name}: expected target to be an array of shape "

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from funcnet._xp import namespace, sigmoid_fn, softmax_fn
 from funcnet.errors import require_probability
 from funcnet.layers._base import (
@@ -51,14 +53,22 @@ def _elementwise(
         check_key(f"{name}.init", key)
         return (), check_in_shape(f"{name}.init", in_shape, min_rank=min_in_rank)
 
+    min_x_rank = 1 + min_in_rank
+
     def forward(params, x):
-        check_no_params(name, params)
-        check_input(name, x, min_rank=1 + min_in_rank)
-        y, saved = apply(x, namespace(x))
+        if type(x) is np.ndarray and x.ndim >= min_x_rank and type(params) is tuple and not params:
+            xp = np  # the common case, tested at once
+        else:
+            check_no_params(name, params)
+            check_input(name, x, min_rank=min_x_rank)
+            xp = namespace(x)
+        y, saved = apply(x, xp)
         return y, ActivationCache(saved)
 
     def backward(cache, dy):
         saved = cache.saved
+        if type(dy) is np.ndarray and type(saved) is np.ndarray and dy.shape == saved.shape:
+            return grad(saved, dy, np), ()
         check_grad(name, dy, saved.shape)
         return grad(saved, dy, namespace(dy, saved)), ()
 

@@ -85,8 +85,9 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             )
 
     def forward(params, x, **kw):
-        _check_params(params)
-        unexpected = set(kw) - takes
+        if type(params) is not tuple or len(params) != n:
+            _check_params(params)
+        unexpected = set(kw) - takes if kw else ()
         if unexpected:
             accepted = ", ".join(sorted(takes)) or "no keyword arguments"
             raise ArgumentError(f"{name}: unexpected keyword {sorted(unexpected)}; "

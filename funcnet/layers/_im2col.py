@@ -42,30 +42,33 @@ def pair(who: str, name: str, value: Any, *, minimum: int) -> Pair:
     def is_int(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
 
-    if is_int(value):
-        value = (value, value)
-    if not (isinstance(value, tuple | list) and len(value) == 2
-            and all(is_int(v) and v >= minimum for v in value)):
+    both = (value, value) if is_int(value) else value
+    if not (isinstance(both, tuple | list) and len(both) == 2
+            and all(is_int(v) and v >= minimum for v in both)):
         what = "positive" if minimum > 0 else "non-negative"
         raise ArgumentError(f"{who}: {name} must be a {what} integer or a pair of them "
                             f"(height, width), got {value!r}")
-    return int(value[0]), int(value[1])
+    return int(both[0]), int(both[1])
 
 
-def output_size(who: str, in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
-    """``(OH, OW)`` with ``OH = (H + 2 ph - kh) / sh + 1``; ShapeError unless a whole number."""
+def output_size(who: str, in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair,
+                window: str = "kernel") -> Pair:
+    """``(OH, OW)`` with ``OH = (H + 2 ph - kh) / sh + 1``; ShapeError unless a whole number.
+
+    ``window`` is what the messages call the kernel (``"window"`` for pooling).
+    """
     out = []
     for axis, size, k, s, p in zip(_AXES, in_hw, kernel, stride, padding, strict=True):
         padded = size + 2 * p
         if k > padded:
-            raise ShapeError(
-                f"{who}: the kernel {axis} {k} is larger than the padded input {axis} "
-                f"{padded} ({axis} {size} + 2 * padding {p})")
+            where = f"padded input {axis} {padded} ({axis} {size} + 2 * padding {p})" if p \
+                else f"input {axis} {size}"
+            raise ShapeError(f"{who}: the {window} {axis} {k} is larger than the {where}")
         if (padded - k) % s:
             raise ShapeError(
                 f"{who}: the output {axis} ({size} + 2 * {p} - {k}) / {s} + 1 = "
                 f"{(padded - k) / s + 1:g} is not a whole number; choose {axis}, padding "
-                f"and stride so that stride divides {axis} + 2 * padding - kernel")
+                f"and stride so that stride divides {axis} + 2 * padding - {window}")
         out.append((padded - k) // s + 1)
     return out[0], out[1]
 

@@ -63,13 +63,14 @@ def max_pool2d(size: int | tuple[int, int], stride: int | tuple[int, int] | None
         check_key(f"{name}.init", key)
         channels, height, width = check_in_shape(f"{name}.init", in_shape, rank=3,
                                                  layout="(channels, height, width)")
-        oh, ow = output_size(f"{name}.init", (height, width), kernel, stride, no_padding)
+        oh, ow = output_size(f"{name}.init", (height, width), kernel, stride, no_padding,
+                             "window")
         return (), (channels, oh, ow)
 
     def forward(params, x):
         check_no_params(name, params)
         require_rank(name, "x", x, 4, "(batch, channels, height, width)")
-        oh, ow = output_size(name, tuple(x.shape[2:]), kernel, stride, no_padding)
+        oh, ow = output_size(name, tuple(x.shape[2:]), kernel, stride, no_padding, "window")
         xp = namespace(x)
         win = windows(x, kernel, stride, no_padding, (oh, ow))  # (N, C, K, OH, OW)
         return xp.max(win, axis=2), MaxPoolCache(xp.argmax(win, axis=2), tuple(x.shape))

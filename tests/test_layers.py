@@ -15,7 +15,7 @@ import pytest
 from helpers import assert_bitwise_equal, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from registry import BATCH, LAYER_CASES
+from registry import LAYER_CASES
 
 from funcnet import layers as L
 from funcnet import random, tree
@@ -37,7 +37,7 @@ def test_registry_covers_every_public_layer():
 def _setup(data, case, dtype=np.float64):
     _, build = LAYER_CASES[case]
     built = build(data.draw, dtype)
-    batch = data.draw(BATCH)
+    batch = data.draw(built.batch)
     seed = data.draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
     params, out_shape = built.layer.init(random.key(seed), built.in_shape)
@@ -67,13 +67,29 @@ def test_init_shape_matches_forward(case, data):
 
 COMPOSED = ("serial", "mlp")
 #: jax compiles once per new shape, about 0.1 s: fewer examples keep the oracle tests quick.
-ORACLE = settings(max_examples=10)
+#: The convolutional cases compile the most operations per shape, so they draw fewer still.
+ORACLE_EXAMPLES = {"conv2d": 6, "max_pool2d": 6, "serial_conv": 4}
+
+
+def _oracle(case):
+    """Run the decorated ``check(data)`` as a hypothesis test with ``case``'s example budget."""
+
+    def decorate(check):
+        return settings(max_examples=ORACLE_EXAMPLES.get(case, 10))(given(data=st.data())(check))
+
+    return decorate
 
 
 @pytest.mark.parametrize("case", CASES)
-@ORACLE
-@given(data=st.data())
-def test_backward_matches_jax_and_finite_differences(case, data, jax):
+def test_backward_matches_jax_and_finite_differences(case, jax):
+    @_oracle(case)
+    def check(data):
+        _backward_matches_jax_and_finite_differences(case, data)
+
+    check()
+
+
+def _backward_matches_jax_and_finite_differences(case, data):
     built, params, _, x, _, kwargs = _setup(data, case)
     report = check_layer(built.layer, params, x, seed=data.draw(st.integers(0, 99)),
                          forward_kwargs=kwargs)
@@ -133,10 +149,17 @@ def test_float32_in_float32_out(case, data):
 
 
 @pytest.mark.parametrize("case", CASES)
-@ORACLE
-@given(data=st.data())
-def test_same_forward_runs_under_jax(case, data, jax):
+def test_same_forward_runs_under_jax(case, jax):
     """The namespace-generic kernels: jax arrays in, jax arrays out, same numbers."""
+
+    @_oracle(case)
+    def check(data):
+        _same_forward_runs_under_jax(case, data, jax)
+
+    check()
+
+
+def _same_forward_runs_under_jax(case, data, jax):
     import jax.numpy as jnp
 
     built, params, _, x, _, kwargs = _setup(data, case)

@@ -36,8 +36,10 @@ NCHW = "(batch, channels, height, width)"
 
 
 class Conv2dCache(NamedTuple):
-    """The patch matrix ``cols`` (N * OH * OW, C * kh * kw), ``W`` as (C * kh * kw, out),
-    and the input shape (N, C, H, W)."""
+    """What conv2d's backward needs: the patches, the weights as a matrix, the input shape.
+
+    ``cols`` is (N * OH * OW, C * kh * kw), ``W`` is (C * kh * kw, out), ``x_shape`` (N, C, H, W).
+    """
 
     cols: Any
     W: Any

@@ -20,8 +20,10 @@ __all__ = ["max_pool2d", "MaxPoolCache"]
 
 
 class MaxPoolCache(NamedTuple):
-    """Where each window's maximum sat: ``argmax`` (N, C, OH, OW), an index in 0 .. kh*kw - 1
-    in row-major window order; and the input shape (N, C, H, W)."""
+    """Where each window's maximum sat, and the input shape (N, C, H, W).
+
+    ``argmax`` (N, C, OH, OW) holds an index in 0 .. kh * kw - 1, in row-major window order.
+    """
 
     argmax: Any
     x_shape: tuple[int, int, int, int]

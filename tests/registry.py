@@ -6,8 +6,10 @@ new layer cannot skip the oracle tests.
 
 A layer case is ``build(draw, dtype) -> Built`` where ``draw`` is hypothesis's
 draw function (shapes and hyperparameters are drawn), and ``Built`` says how
-to make an input batch. Inputs stay clear of kinks (relu at 0) so the finite
-differences are exact; the kink handling of the checker is tested apart.
+to make an input batch. Inputs stay clear of kinks (relu at 0, ties in a max)
+so the finite differences are exact; the kink handling of the checker is tested
+apart. A layer that takes a key, a train flag or state (dropout, batch_norm, a
+serial holding them) gets them from ``Built.forward_kwargs(seed)``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from helpers import away_from_zero
 from hypothesis import strategies as st
 
-from funcnet import init, losses
+from funcnet import init, losses, random, tree
 from funcnet import layers as L
 
 DIM = st.integers(1, 5)
@@ -31,6 +33,12 @@ class Built(NamedTuple):
     layer: L.Layer
     in_shape: Any  # one sample's shape (a pair of shapes for mul/add)
     make_x: Callable[[np.random.Generator, int, Any], Any]  # (rng, batch, dtype) -> x
+    #: seed -> the keyword arguments of forward (key / train / state); None: plain layer
+    forward_kwargs: Callable[[int], dict] | None = None
+    batch: st.SearchStrategy = BATCH  # how many samples the input batch holds
+
+    def kwargs(self, seed: int) -> dict:
+        return {} if self.forward_kwargs is None else self.forward_kwargs(seed)
 
 
 def _normal_input(in_shape):
@@ -107,6 +115,114 @@ def _mlp(draw, dtype):
     return Built(net, in_shape, _normal_input(in_shape))
 
 
+# --- keyed, stateful and convolutional layers (NCHW sizes small: C <= 3, H, W <= 7) ----------
+
+CHANNELS = st.integers(1, 3)
+
+
+def _dropout(train):
+    def build(draw, dtype):
+        in_shape = tuple(draw(st.lists(DIM, min_size=1, max_size=3)))
+        layer = L.dropout(draw(st.sampled_from([0.0, 0.2, 0.5, 0.9])))
+        return Built(layer, in_shape, _normal_input(in_shape),
+                     lambda seed: {"key": random.key(seed), "train": train})
+
+    return build
+
+
+def _running_state(channels, dtype, seed):
+    """Running statistics away from the initial ones, so eval mode is not an identity; frozen,
+    as ``init_state`` and a train-mode forward give them."""
+    rng = np.random.default_rng(seed)
+    return tree.freeze({"mean": rng.standard_normal(channels).astype(dtype),
+                        "var": rng.uniform(0.5, 2.0, channels).astype(dtype)}, copy=False)
+
+
+def _batch_norm(train, nchw):
+    def build(draw, dtype):
+        channels = draw(CHANNELS)
+        in_shape = (channels, draw(st.integers(1, 3)), draw(st.integers(1, 3))) if nchw \
+            else (channels,)
+        layer = L.batch_norm(draw(st.sampled_from([0.0, 0.5, 0.9])), dtype=dtype)
+        return Built(layer, in_shape, _normal_input(in_shape),
+                     lambda seed: {"train": train,
+                                   "state": _running_state(channels, dtype, seed)})
+
+    return build
+
+
+def _window_axis(draw, *, max_kernel, padded):
+    """(size, kernel, stride, padding) of one axis with a whole output size and size <= 7."""
+    kernel = draw(st.integers(1, max_kernel))
+    stride = draw(st.integers(1, 2))
+    padding = draw(st.integers(0, 1)) if padded else 0
+    sizes = [(out - 1) * stride + kernel - 2 * padding for out in range(1, 8)]
+    sizes = [s for s in sizes if 1 <= s <= 7]
+    if not sizes:
+        padding, sizes = 0, [kernel]
+    return draw(st.sampled_from(sizes)), kernel, stride, padding
+
+
+def _conv2d(draw, dtype):
+    h, kh, sh, ph = _window_axis(draw, max_kernel=3, padded=True)
+    w, kw, sw, pw = _window_axis(draw, max_kernel=3, padded=True)
+    square = kh == kw and sh == sw and ph == pw and draw(st.booleans())
+    layer = L.conv2d(draw(CHANNELS), kh if square else (kh, kw), sh if square else (sh, sw),
+                     ph if square else (ph, pw), b_init=BIAS, dtype=dtype)
+    in_shape = (draw(CHANNELS), h, w)
+    return Built(layer, in_shape, _normal_input(in_shape))
+
+
+def _untied_input(in_shape):
+    """Distinct values 0.01 apart in random order: no window of a max holds a tie."""
+
+    def make_x(rng, batch, dtype):
+        n = batch * int(np.prod(in_shape))
+        values = (rng.permutation(n) - n / 2) * 0.01
+        return values.reshape(batch, *in_shape).astype(dtype)
+
+    return make_x
+
+
+def _max_pool2d(draw, dtype):
+    h, kh, sh, _ = _window_axis(draw, max_kernel=3, padded=False)
+    w, kw, sw, _ = _window_axis(draw, max_kernel=3, padded=False)
+    if draw(st.booleans()) and kh == kw and sh == sw:
+        layer = L.max_pool2d(kh, None if sh == kh else sh)
+    else:
+        layer = L.max_pool2d((kh, kw), (sh, sw))
+    in_shape = (draw(CHANNELS), h, w)
+    return Built(layer, in_shape, _untied_input(in_shape))
+
+
+def _serial_conv(draw, dtype):
+    in_shape = (draw(CHANNELS), draw(st.sampled_from([2, 4])), draw(st.sampled_from([2, 4])))
+    net = L.serial(L.conv2d(draw(CHANNELS), 3, padding=1, b_init=BIAS, dtype=dtype), L.relu(),
+                   L.max_pool2d(2), L.flatten(), L.dense(draw(DIM), b_init=BIAS, dtype=dtype))
+    return Built(net, in_shape, _normal_input(in_shape))
+
+
+def _serial_batch_norm_dropout(draw, dtype):
+    """dense, tanh, batch_norm, relu, dropout, dense, with 3 or 4 samples.
+
+    The tanh keeps a bias away from the batch norm's input: a bias added right before a
+    train-mode batch norm has a gradient of exactly 0 (the batch mean removes it), which
+    hand, jax and finite differences all compute only as rounding noise around 0, so no
+    relative error can judge it. And with 1 or 2 samples a train-mode batch norm outputs
+    (nearly) constants, 0 or +-1, with the same effect on every gradient before it.
+    """
+    in_shape = (draw(DIM),)
+    net = L.serial(L.dense(draw(DIM), b_init=BIAS, dtype=dtype), L.tanh(),
+                   L.batch_norm(dtype=dtype), L.relu(),
+                   L.dropout(draw(st.sampled_from([0.0, 0.5]))),
+                   L.dense(draw(DIM), b_init=BIAS, dtype=dtype))
+    train = draw(st.booleans())
+    return Built(net, in_shape, _normal_input(in_shape),
+                 lambda seed: {"key": random.key(seed), "train": train,
+                               "state": L.init_state(net, in_shape)},
+                 batch=st.integers(3, 4))
+
+
 #: case id -> (the constructor name it covers, build function)
 LAYER_CASES: dict[str, tuple[str, Callable]] = {
     "dense": ("dense", _dense),
@@ -123,6 +239,16 @@ LAYER_CASES: dict[str, tuple[str, Callable]] = {
     **{f"serial_{a}": ("serial", _serial(a)) for a in ACTIVATION_NAMES},
     "serial_flatten": ("serial", _serial_flatten),
     "mlp": ("mlp", _mlp),
+    "dropout_train": ("dropout", _dropout(True)),
+    "dropout_eval": ("dropout", _dropout(False)),
+    "batch_norm_train_dense": ("batch_norm", _batch_norm(True, nchw=False)),
+    "batch_norm_eval_dense": ("batch_norm", _batch_norm(False, nchw=False)),
+    "batch_norm_train_nchw": ("batch_norm", _batch_norm(True, nchw=True)),
+    "batch_norm_eval_nchw": ("batch_norm", _batch_norm(False, nchw=True)),
+    "conv2d": ("conv2d", _conv2d),
+    "max_pool2d": ("max_pool2d", _max_pool2d),
+    "serial_conv": ("serial", _serial_conv),
+    "serial_batch_norm_dropout": ("serial", _serial_batch_norm_dropout),
 }
 
 

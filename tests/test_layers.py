@@ -2,8 +2,10 @@
 
 For each case: init's out_shape equals forward's; dx and dparams equal
 jax.grad of the SAME forward (float64, rel. error < 1e-7) and central
-differences (< 1e-6); dparams has params' structure; nothing is mutated;
-params are frozen; float32 stays float32.
+differences (< 1e-6); dparams has params' structure; nothing is mutated
+(the key and state given to forward included); params are frozen; float32
+stays float32. Keyed and stateful layers get their key / train / state from
+the case's ``forward_kwargs``, in forward and in the gradient check alike.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pytest
 from helpers import assert_bitwise_equal, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from registry import BATCH, LAYER_CASES
+from registry import LAYER_CASES
 
 from funcnet import layers as L
 from funcnet import random, tree
@@ -35,12 +37,17 @@ def test_registry_covers_every_public_layer():
 def _setup(data, case, dtype=np.float64):
     _, build = LAYER_CASES[case]
     built = build(data.draw, dtype)
-    batch = data.draw(BATCH)
+    batch = data.draw(built.batch)
     seed = data.draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
     params, out_shape = built.layer.init(random.key(seed), built.in_shape)
     x = built.make_x(rng, batch, dtype)
-    return built, params, out_shape, x, rng
+    return built, params, out_shape, x, rng, built.kwargs(seed + 1)
+
+
+def _new_state(cache, kwargs):
+    """The state a stateful forward returned (``()`` for a layer without state)."""
+    return cache.state if "state" in kwargs else ()
 
 
 def _out_shape_of(y):
@@ -50,22 +57,42 @@ def _out_shape_of(y):
 @pytest.mark.parametrize("case", CASES)
 @given(data=st.data())
 def test_init_shape_matches_forward(case, data):
-    built, params, out_shape, x, _ = _setup(data, case)
-    y, _ = built.layer.forward(params, x)
+    built, params, out_shape, x, _, kwargs = _setup(data, case)
+    y, cache = built.layer.forward(params, x, **kwargs)
     assert out_shape == _out_shape_of(y)
+    if "state" in kwargs:  # the new state has the structure and shapes of the old one
+        tree.assert_same_shapes(kwargs["state"], cache.state, who="forward",
+                                expected_name="state", actual_name="new state")
 
 
 COMPOSED = ("serial", "mlp")
 #: jax compiles once per new shape, about 0.1 s: fewer examples keep the oracle tests quick.
-ORACLE = settings(max_examples=10)
+#: The convolutional cases compile the most operations per shape, so they draw fewer still.
+ORACLE_EXAMPLES = {"conv2d": 6, "max_pool2d": 6, "serial_conv": 4}
+
+
+def _oracle(case):
+    """Run the decorated ``check(data)`` as a hypothesis test with ``case``'s example budget."""
+
+    def decorate(check):
+        return settings(max_examples=ORACLE_EXAMPLES.get(case, 10))(given(data=st.data())(check))
+
+    return decorate
 
 
 @pytest.mark.parametrize("case", CASES)
-@ORACLE
-@given(data=st.data())
-def test_backward_matches_jax_and_finite_differences(case, data, jax):
-    built, params, _, x, _ = _setup(data, case)
-    report = check_layer(built.layer, params, x, seed=data.draw(st.integers(0, 99)))
+def test_backward_matches_jax_and_finite_differences(case, jax):
+    @_oracle(case)
+    def check(data):
+        _backward_matches_jax_and_finite_differences(case, data)
+
+    check()
+
+
+def _backward_matches_jax_and_finite_differences(case, data):
+    built, params, _, x, _, kwargs = _setup(data, case)
+    report = check_layer(built.layer, params, x, seed=data.draw(st.integers(0, 99)),
+                         forward_kwargs=kwargs)
     if not case.startswith(COMPOSED):
         # inputs sit at least 0.05 from relu's corner; inside a composed net a hidden
         # pre-activation can land within the step of 0, which the checker explains as a kink
@@ -79,9 +106,9 @@ def test_backward_matches_jax_and_finite_differences(case, data, jax):
 @pytest.mark.parametrize("case", CASES)
 @given(data=st.data())
 def test_dparams_has_params_structure_and_nothing_is_mutated(case, data):
-    built, params, _, x, rng = _setup(data, case)
-    x_before, params_before = snapshot(x), snapshot(params)
-    y, cache = built.layer.forward(params, x)
+    built, params, _, x, rng, kwargs = _setup(data, case)
+    x_before, params_before, kwargs_before = snapshot(x), snapshot(params), snapshot(kwargs)
+    y, cache = built.layer.forward(params, x, **kwargs)
     dy = rng.standard_normal(np.shape(y))
     cache_before, dy_before = snapshot(cache), snapshot(dy)
     dx, dparams = built.layer.backward(cache, dy)
@@ -92,12 +119,14 @@ def test_dparams_has_params_structure_and_nothing_is_mutated(case, data):
     assert_bitwise_equal(params_before, params, "params")
     assert_bitwise_equal(dy_before, dy, "dy")
     assert_bitwise_equal(cache_before, cache, "cache")
+    assert_bitwise_equal(kwargs_before, kwargs, "forward_kwargs")  # key and state too
+    assert tree.is_frozen(_new_state(cache, kwargs))
 
 
 @pytest.mark.parametrize("case", CASES)
 @given(data=st.data())
 def test_params_from_init_are_frozen(case, data):
-    built, params, _, _, _ = _setup(data, case)
+    built, params, _, _, _, _ = _setup(data, case)
     assert tree.is_frozen(params)
     for leaf in tree.leaves(params):
         with pytest.raises(ValueError, match="read-only"):
@@ -107,29 +136,44 @@ def test_params_from_init_are_frozen(case, data):
 @pytest.mark.parametrize("case", CASES)
 @given(data=st.data())
 def test_float32_in_float32_out(case, data):
-    built, params, _, x, rng = _setup(data, case, dtype=np.float32)
+    built, params, _, x, rng, kwargs = _setup(data, case, dtype=np.float32)
     for leaf in tree.leaves(params):
         assert leaf.dtype == np.float32
-    y, cache = built.layer.forward(params, x)
+    y, cache = built.layer.forward(params, x, **kwargs)
     dy = tree.map(lambda a: rng.standard_normal(np.shape(a)).astype(np.float32), y)
     dx, dparams = built.layer.backward(cache, dy)
-    for name, value in (("y", y), ("dx", dx), ("dparams", dparams)):
+    state = _new_state(cache, kwargs)
+    for name, value in (("y", y), ("dx", dx), ("dparams", dparams), ("state", state)):
         for leaf in tree.leaves(value):
             assert np.result_type(leaf) == np.float32, f"{name} became {np.result_type(leaf)}"
 
 
 @pytest.mark.parametrize("case", CASES)
-@ORACLE
-@given(data=st.data())
-def test_same_forward_runs_under_jax(case, data, jax):
+def test_same_forward_runs_under_jax(case, jax):
     """The namespace-generic kernels: jax arrays in, jax arrays out, same numbers."""
+
+    @_oracle(case)
+    def check(data):
+        _same_forward_runs_under_jax(case, data, jax)
+
+    check()
+
+
+def _same_forward_runs_under_jax(case, data, jax):
     import jax.numpy as jnp
 
-    built, params, _, x, _ = _setup(data, case)
-    y_np, _ = built.layer.forward(params, x)
-    y_jax, _ = built.layer.forward(tree.map(jnp.asarray, params), tree.map(jnp.asarray, x))
+    built, params, _, x, _, kwargs = _setup(data, case)
+    y_np, cache_np = built.layer.forward(params, x, **kwargs)
+    kwargs_jax = dict(kwargs)  # keys stay numpy: they are never traced
+    if "state" in kwargs:
+        kwargs_jax["state"] = tree.map(jnp.asarray, kwargs["state"])
+    y_jax, cache_jax = built.layer.forward(tree.map(jnp.asarray, params),
+                                           tree.map(jnp.asarray, x), **kwargs_jax)
     assert isinstance(y_jax, jax.Array)
     np.testing.assert_allclose(np.asarray(y_jax), y_np, rtol=1e-12, atol=1e-14)
+    for a, b in zip(tree.leaves(_new_state(cache_jax, kwargs)),
+                    tree.leaves(_new_state(cache_np, kwargs)), strict=True):
+        np.testing.assert_allclose(np.asarray(a), b, rtol=1e-12, atol=1e-14)
 
 
 def test_serial_params_are_one_entry_per_layer_with_empty_tuples():

@@ -16,10 +16,16 @@ from funcnet.layers._base import extras as extras
 from funcnet.layers._base import init_state as init_state
 from funcnet.layers._base import layer_name as layer_name
 from funcnet.layers._base import skips_dx as skips_dx
+from funcnet.layers._batchnorm import BatchNormCache as BatchNormCache
+from funcnet.layers._batchnorm import batch_norm as batch_norm
 from funcnet.layers._combinators import SerialCache as SerialCache
 from funcnet.layers._combinators import serial as serial
+from funcnet.layers._conv import Conv2dCache as Conv2dCache
+from funcnet.layers._conv import conv2d as conv2d
 from funcnet.layers._dense import DenseCache as DenseCache
 from funcnet.layers._dense import dense as dense
+from funcnet.layers._dropout import DropoutCache as DropoutCache
+from funcnet.layers._dropout import dropout as dropout
 from funcnet.layers._graph import AddCache as AddCache
 from funcnet.layers._graph import MulCache as MulCache
 from funcnet.layers._graph import add as add
@@ -27,6 +33,8 @@ from funcnet.layers._graph import mul as mul
 from funcnet.layers._mlp import ACTIVATIONS as ACTIVATIONS
 from funcnet.layers._mlp import activation_layer as activation_layer
 from funcnet.layers._mlp import mlp as mlp
+from funcnet.layers._pool import MaxPoolCache as MaxPoolCache
+from funcnet.layers._pool import max_pool2d as max_pool2d
 from funcnet.layers._reshape import FlattenCache as FlattenCache
 from funcnet.layers._reshape import flatten as flatten
 
@@ -44,6 +52,10 @@ CONSTRUCTORS = {
     "add": add,
     "serial": serial,
     "mlp": mlp,
+    "dropout": dropout,
+    "batch_norm": batch_norm,
+    "conv2d": conv2d,
+    "max_pool2d": max_pool2d,
 }
 
 __all__ = [
@@ -58,8 +70,12 @@ __all__ = [
     "skips_dx",
     "ActivationCache",
     "AddCache",
+    "BatchNormCache",
+    "Conv2dCache",
     "DenseCache",
+    "DropoutCache",
     "FlattenCache",
+    "MaxPoolCache",
     "MulCache",
     "SerialCache",
 ]

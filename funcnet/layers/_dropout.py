@@ -1,0 +1,98 @@
+"""Inverted dropout: a keyed layer with a train/eval switch."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from funcnet._xp import namespace
+from funcnet.errors import ArgumentError, describe, require_probability
+from funcnet.layers._base import (
+    Layer,
+    check_grad,
+    check_in_shape,
+    check_input,
+    check_key,
+    check_no_params,
+    make_layer,
+)
+from funcnet.random import bernoulli
+
+__all__ = ["dropout", "DropoutCache", "check_train"]
+
+
+class DropoutCache(NamedTuple):
+    """The boolean keep-mask (``None`` in eval mode), the scale of kept units, the shape."""
+
+    mask: Any
+    scale: float
+    shape: tuple[int, ...]
+
+
+def check_train(who: str, train: Any) -> bool:
+    """``train`` must be given as True or False: a layer never guesses the mode."""
+    if not isinstance(train, bool | np.bool_):
+        raise ArgumentError(f"{who}: pass train=True (training) or train=False (evaluation); "
+                            f"got {describe(train)}")
+    return bool(train)
+
+
+def dropout(drop_prob: float) -> Layer:
+    """Drop each unit with probability ``drop_prob`` while training; the identity in eval.
+
+    Inverted dropout: in training each unit is kept with probability
+    ``1 - drop_prob`` and a kept unit is scaled by ``1 / (1 - drop_prob)``, so
+    ``E[y] = x`` and evaluation needs no rescaling. The mask is drawn with
+    ``funcnet.random.bernoulli`` from ``key``; one key gives one mask.
+
+    Forward: ``forward(params, x, *, key=None, train=None)`` with ``params == ()``
+    and ``x`` of shape (batch, ...). ``train`` is required; ``train=True``
+    needs a key. Backward: ``dx = dy * mask / (1 - drop_prob)`` (``dy`` in eval).
+    Cache: the mask, the scale and the shape.
+
+    Args:
+      drop_prob: the probability of DROPPING a unit, ``0 <= drop_prob < 1``.
+
+    Raises:
+      ArgumentError: ``drop_prob`` out of range, ``train`` not given, or no key in training.
+
+    >>> from funcnet.random import key
+    >>> layer = dropout(0.5)
+    >>> y, cache = layer.forward((), np.ones((1, 6)), key=key(0), train=True)
+    >>> sorted(set(y.ravel().tolist())) in ([0.0, 2.0], [0.0], [2.0])
+    True
+    >>> bool((layer.forward((), np.ones((1, 6)), train=False)[0] == 1).all())
+    True
+    """
+    drop_prob = require_probability("dropout", "drop_prob", drop_prob, open_right=True)
+    keep_prob = 1.0 - drop_prob
+    scale = 1.0 / keep_prob
+    name = f"dropout(drop_prob={drop_prob})"
+
+    def init(key, in_shape):
+        check_key(f"{name}.init", key)
+        return (), check_in_shape(f"{name}.init", in_shape)
+
+    def forward(params, x, *, key=None, train=None):
+        check_no_params(name, params)
+        check_input(name, x, min_rank=1)
+        shape = tuple(x.shape)
+        if not check_train(name, train):
+            return x, DropoutCache(None, scale, shape)
+        if key is None:
+            raise ArgumentError(f"{name}: train=True needs a key to draw the mask; pass "
+                                f"key=funcnet.random.key(seed) (split a fresh one each step)")
+        check_key(name, key)
+        mask = bernoulli(key, keep_prob, shape)
+        xp = namespace(x)
+        return xp.where(mask, x * scale, 0), DropoutCache(mask, scale, shape)
+
+    def backward(cache, dy):
+        check_grad(name, dy, cache.shape)
+        if cache.mask is None:
+            return dy, ()
+        xp = namespace(dy)
+        return xp.where(cache.mask, dy * cache.scale, 0), ()
+
+    return make_layer(name, init, forward, backward, takes=("key", "train"))

@@ -1,0 +1,136 @@
+"""im2col and col2im: the window gathering that conv2d and max_pool2d share.
+
+Arrays are NCHW, ``(batch, channels, height, width)``. A window geometry is
+three pairs of ints, ``kernel``, ``stride`` and ``padding``, one entry for the
+height axis and one for the width axis.
+
+``windows`` gathers every kernel window of a (zero-padded) input into an
+array of shape ``(batch, channels, kh * kw, OH, OW)``: entry ``[n, c, i * kw +
+j, oh, ow]`` is ``x_pad[n, c, oh * sh + i, ow * sw + j]``. It loops over the
+``kh * kw`` kernel offsets only, each offset a strided slice of the whole
+batch, as the textbook's im2col does. ``fold`` is its adjoint (col2im): it
+sums every window's gradient back onto the input pixel it came from, where
+windows overlap too, by dilating each offset's gradient with ``stride - 1``
+zeros, padding it into place, and adding the ``kh * kw`` shifted arrays. No
+step assigns into an array, so the same code runs on numpy and under jax.
+
+>>> import numpy as np
+>>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+>>> win = windows(x, (2, 2), (2, 2), (0, 0), (2, 2))
+>>> win[0, 0, :, 0, 0]
+array([0., 1., 4., 5.])
+>>> fold(np.ones_like(win), (4, 4), (2, 2), (2, 2), (0, 0))[0, 0, 0]
+array([1., 1., 1., 1.])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from funcnet._xp import namespace
+from funcnet.errors import ArgumentError, ShapeError
+
+__all__ = ["pair", "output_size", "windows", "to_columns", "from_columns", "fold"]
+
+Pair = tuple[int, int]
+_AXES = ("height", "width")
+
+
+def pair(who: str, name: str, value: Any, *, minimum: int) -> Pair:
+    """``value`` (an int or a pair of ints, each >= ``minimum``) as a pair, else ArgumentError."""
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    both = (value, value) if is_int(value) else value
+    if not (isinstance(both, tuple | list) and len(both) == 2
+            and all(is_int(v) and v >= minimum for v in both)):
+        what = "positive" if minimum > 0 else "non-negative"
+        raise ArgumentError(f"{who}: {name} must be a {what} integer or a pair of them "
+                            f"(height, width), got {value!r}")
+    return int(both[0]), int(both[1])
+
+
+def output_size(who: str, in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair,
+                window: str = "kernel") -> Pair:
+    """``(OH, OW)`` with ``OH = (H + 2 ph - kh) / sh + 1``; ShapeError unless a whole number.
+
+    ``window`` is what the messages call the kernel (``"window"`` for pooling).
+    """
+    out = []
+    for axis, size, k, s, p in zip(_AXES, in_hw, kernel, stride, padding, strict=True):
+        padded = size + 2 * p
+        if k > padded:
+            where = f"padded input {axis} {padded} ({axis} {size} + 2 * padding {p})" if p \
+                else f"input {axis} {size}"
+            raise ShapeError(f"{who}: the {window} {axis} {k} is larger than the {where}")
+        if (padded - k) % s:
+            raise ShapeError(
+                f"{who}: the output {axis} ({size} + 2 * {p} - {k}) / {s} + 1 = "
+                f"{(padded - k) / s + 1:g} is not a whole number; choose {axis}, padding "
+                f"and stride so that stride divides {axis} + 2 * padding - {window}")
+        out.append((padded - k) // s + 1)
+    return out[0], out[1]
+
+
+def _pad_hw(x: Any, padding: Pair, xp: Any) -> Any:
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+
+
+def windows(x: Any, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair) -> Any:
+    """Every kernel window of ``x`` (N, C, H, W): an array (N, C, kh * kw, OH, OW)."""
+    xp = namespace(x)
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    x = _pad_hw(x, padding, xp)
+    slices = [x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+              for i in range(kh) for j in range(kw)]
+    return xp.stack(slices, axis=2)
+
+
+def to_columns(win: Any) -> Any:
+    """Windows (N, C, K, OH, OW) as the GEMM matrix (N * OH * OW, C * K), rows in (n, oh, ow)."""
+    n, c, k, oh, ow = win.shape
+    xp = namespace(win)
+    return xp.reshape(xp.transpose(win, (0, 3, 4, 1, 2)), (n * oh * ow, c * k))
+
+
+def from_columns(cols: Any, shape: tuple[int, ...]) -> Any:
+    """The inverse of ``to_columns``: (N * OH * OW, C * K) back to windows of ``shape``."""
+    n, c, k, oh, ow = shape
+    xp = namespace(cols)
+    return xp.transpose(xp.reshape(cols, (n, oh, ow, c, k)), (0, 3, 4, 1, 2))
+
+
+def _dilate(g: Any, step_h: int, step_w: int, xp: Any) -> Any:
+    """Put ``step - 1`` zeros between neighbours along the last two axes of ``g``."""
+    lead = tuple(g.shape[:-2])
+    rows, cols = g.shape[-2:]
+    if step_h > 1:
+        g = xp.pad(g[..., :, None, :], [(0, 0)] * len(lead) + [(0, 0), (0, step_h - 1), (0, 0)])
+        g = xp.reshape(g, (*lead, rows * step_h, cols))[..., :(rows - 1) * step_h + 1, :]
+    if step_w > 1:
+        rows = g.shape[-2]
+        g = xp.pad(g[..., None], [(0, 0)] * len(lead) + [(0, 0), (0, 0), (0, step_w - 1)])
+        g = xp.reshape(g, (*lead, rows, cols * step_w))[..., :(cols - 1) * step_w + 1]
+    return g
+
+
+def fold(dwin: Any, in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair) -> Any:
+    """col2im: sum window gradients (N, C, kh * kw, OH, OW) back onto the input (N, C, H, W)."""
+    xp = namespace(dwin)
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    height, width = in_hw[0] + 2 * ph, in_hw[1] + 2 * pw
+    spread = _dilate(dwin, sh, sw, xp)  # (N, C, K, span_h, span_w)
+    span_h, span_w = spread.shape[-2:]
+    parts = []
+    for i in range(kh):
+        for j in range(kw):
+            placed = ((0, 0), (0, 0), (i, height - i - span_h), (j, width - j - span_w))
+            parts.append(xp.pad(spread[:, :, i * kw + j], placed))
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total[:, :, ph:ph + in_hw[0], pw:pw + in_hw[1]]

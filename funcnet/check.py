@@ -16,8 +16,12 @@ the one-sided differences; an element whose mismatch is explained because the
 two sides disagree and the hand-written value equals one of them is counted
 as a *kink*, reported, and not a failure.
 
-Relative error is the cs231n one, ``|a - b| / max(|a| + |b|, 1e-8)``, taken
-as the maximum over a leaf's elements.
+Relative error is the cs231n one, ``|a - b| / max(|a| + |b|, floor)``, taken
+as the maximum over a leaf's elements. The floor is 1e-8, or a millionth of
+the largest gradient in the check if that is more (a gradient that is zero
+only by cancellation carries the rounding noise of the terms that cancelled).
+Against finite differences it is 1e-4 of the largest gradient, or the
+rounding noise of the differences divided by the tolerance if that is more.
 
 >>> import numpy as np
 >>> from funcnet.layers import dense
@@ -61,6 +65,13 @@ TOL_NUMERICAL = 1e-6
 STEP = 1e-4
 #: Floor of the relative-error denominator (cs231n's).
 ERROR_FLOOR = 1e-8
+#: ...raised to this fraction of the largest gradient in the whole check: a gradient that is
+#: zero only by cancellation (a bias feeding batch norm) carries rounding noise of the size
+#: of the terms that cancelled, and is judged against that scale, not against itself.
+SCALE_FLOOR = 1e-6
+#: The same for finite differences, whose own noise is larger: an element below 1e-4 of the
+#: largest gradient is held to an absolute 1e-10 of it (at the default tolerance).
+SCALE_FLOOR_NUMERICAL = 1e-4
 #: At a kink the hand-written value equals one one-sided difference within this error
 #: (the one-sided differences carry an O(h) error of their own)...
 _SIDE_MATCH = 1e-4
@@ -232,9 +243,12 @@ def _jax_gradient(objective: Callable[[Any], Any], tree: Any) -> list:
 
 def _judge(name, paths, flat, hand, reference_jax, numeric, tol_jax, tol_numerical):
     central, left, right, noise = numeric if numeric is not None else (None,) * 4
+    scale = max((float(np.max(np.abs(np.asarray(g, dtype=np.float64)), initial=0.0))
+                 for g, leaf in zip(hand, flat, strict=True) if _is_float(leaf)), default=0.0)
+    lowest_jax = max(ERROR_FLOOR, SCALE_FLOOR * scale)
     # Below the rounding noise of the differences no verdict is possible: an element is
-    # compared relative to at least noise / tolerance (cs231n's 1e-8 floor otherwise).
-    floor = max(ERROR_FLOOR, (noise or 0.0) / tol_numerical)
+    # compared relative to at least noise / tolerance.
+    floor = max(ERROR_FLOOR, SCALE_FLOOR_NUMERICAL * scale, (noise or 0.0) / tol_numerical)
     leaves = []
     for i, (path, leaf) in enumerate(zip(paths, flat, strict=True)):
         if not _is_float(leaf):
@@ -253,7 +267,7 @@ def _judge(name, paths, flat, hand, reference_jax, numeric, tol_jax, tol_numeric
                     & (_elementwise_error(left[i], right[i], floor) > _SIDES_RATIO * side))
         bad = np.zeros(h.shape, bool)
         errs = {}
-        for label, ref, tol, lowest in (("jax", reference_jax, tol_jax, ERROR_FLOOR),
+        for label, ref, tol, lowest in (("jax", reference_jax, tol_jax, lowest_jax),
                                         ("numerical", central, tol_numerical, floor)):
             if ref is None:
                 errs[label] = None

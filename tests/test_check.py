@@ -287,3 +287,22 @@ def test_a_hand_gradient_of_the_wrong_shape_or_structure_is_named():
                                              r"inputs at inputs"):
         check_function(lambda t: (t["a"] * t["b"]).sum(), {"a": np.ones(3)},
                        {"a": x, "b": x}, oracles=("numerical",))
+
+
+def test_a_bias_feeding_batch_norm_is_judged_against_the_scale_of_the_check(jax):
+    """dense -> batch_norm: the dense bias's true gradient is 0 by cancellation, and every
+    oracle returns rounding noise for it; the textbook's net must still check clean."""
+    from funcnet import layers as L
+    from funcnet import random
+
+    failures = []
+    for seed in range(12):
+        net = L.serial(L.dense(5), L.batch_norm(), L.relu(), L.dropout(0.3), L.dense(3))
+        params, _ = net.init(random.key(seed), (4,))
+        x = np.random.default_rng(seed).standard_normal((2 + seed % 3, 4))
+        report = check_layer(net, params, x, forward_kwargs={
+            "key": random.key(seed + 100), "train": True,
+            "state": L.init_state(net, (4,))})
+        if not report.ok:
+            failures.append(str(report))
+    assert not failures, failures[0]

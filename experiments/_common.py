@@ -107,3 +107,12 @@ def compare(label: str, value: Any, note: Any, *, digits: int = 8) -> str:
                 else np.array2string(arr, precision=digits, floatmode="fixed"))
 
     return f"{label}: {fmt(value)}   (note: {fmt(note)})"
+
+
+def print_every(interval: int, epochs: int) -> Callable[[Any, dict], None]:
+    """An observer printing the epoch's mean error every ``interval`` epochs, the way the
+    notes print ``Epoch:i/N Error:e`` (epochs counted from 0)."""
+    def observe(state: Any, metrics: dict) -> None:
+        if (metrics["epoch"] - 1) % interval == 0:
+            say(f"Epoch:{metrics['epoch'] - 1}/{epochs} Error:{metrics['loss']:.8f}")
+    return observe

@@ -174,7 +174,11 @@ def main(argv=None):
                              ylabel="dL/d(scalar bias)", xlabel="layer",
                              title="note 003: the bias gradient"),
               args.out / "bias_gradient.png")
-    metrics = {**step,
+    # the note prints 8 decimals: a match is agreement to within that rounding
+    matches = {name: bool(np.allclose(step[name], note, rtol=0, atol=1e-8))
+               for name, note in NOTE.items()}
+    say(f"every number of the note matches to 8 decimals: {all(matches.values())}")
+    metrics = {**step, "matches": matches,
                "db1_numerical": numeric_db1, "db2_numerical": numeric_db2,
                "db1_note_rule": bias_rule["db1"], "db2_note_rule": bias_rule["db2"],
                "three_layer_first_delta": chain_rule,

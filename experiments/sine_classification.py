@@ -38,13 +38,6 @@ def network() -> layers.Layer:
                          layers.dense(CLASSES, w_init=normal, b_init=normal), layers.softmax())
 
 
-def print_every(interval, epochs):
-    """An observer printing the epoch's mean error, like the note's ``Epoch:i/101 Error:e``."""
-    def observe(state, metrics):
-        if (metrics["epoch"] - 1) % interval == 0:
-            _common.say(f"Epoch:{metrics['epoch'] - 1}/{epochs} Error:{metrics['loss']:.8f}")
-    return observe
-
 
 def main(argv=None):
     args = _common.parse_args("sine_classification", __doc__, argv)
@@ -58,7 +51,8 @@ def main(argv=None):
     start = time.perf_counter()
     final = train.fit(net, loss, optim.sgd(LEARNING_RATE), params, (grid.x, grid.t),
                       epochs=epochs, batch_size=BATCH_SIZE, key=train_key,
-                      snapshot=(grid.x, interval), observers=[print_every(interval, epochs)])
+                      snapshot=(grid.x, interval),
+                      observers=[_common.print_every(interval, epochs)])
     seconds = time.perf_counter() - start
 
     history = final.history

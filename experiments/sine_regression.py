@@ -34,13 +34,6 @@ def network() -> layers.Layer:
                          layers.dense(1, w_init=normal, b_init=normal), layers.identity())
 
 
-def print_every(interval, epochs):
-    """An observer printing the epoch's mean error, like the note's ``Epoch:i/2001 Error:e``."""
-    def observe(state, metrics):
-        if (metrics["epoch"] - 1) % interval == 0:
-            _common.say(f"Epoch:{metrics['epoch'] - 1}/{epochs} Error:{metrics['loss']:.8f}")
-    return observe
-
 
 def main(argv=None):
     args = _common.parse_args("sine_regression", __doc__, argv)
@@ -53,7 +46,8 @@ def main(argv=None):
     start = time.perf_counter()
     final = train.fit(net, loss, optim.sgd(LEARNING_RATE), params, (sine.x, sine.t),
                       epochs=epochs, batch_size=BATCH_SIZE, key=train_key,
-                      snapshot=(sine.x, interval), observers=[print_every(interval, epochs)])
+                      snapshot=(sine.x, interval),
+                      observers=[_common.print_every(interval, epochs)])
     seconds = time.perf_counter() - start
 
     # The history's loss is the mean over the epoch of each sample's ½(y - t)², taken just

@@ -334,88 +334,51 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
         _leaves_like(who, params, flat, grads, "grads")
         _slot_leaves(who, name, state, state_type, params, flat)
 
-    def leaf(W, g, slot, path, lr, t):
-        """The rule at one leaf: a float array, with grads and slots of its shape and dtype."""
-        if not (type(W) is np.ndarray or is_array(W)) or W.dtype.kind != "f":
-            return None
-        shape, dtype = W.shape, W.dtype
-        if not (getattr(g, "shape", None) == shape and g.dtype == dtype):
-            return None
-        for other in slot:
-            if not (getattr(other, "shape", None) == shape and other.dtype == dtype):
-                return None
-        decayed = weight_decay and decays(path, W)
-        if decayed and not decoupled:
-            g = g + weight_decay * W
-        W_next, slot_next = rule(W, g, slot, lr, t)
-        if decayed and decoupled:
-            W_next = _descend(W_next, lr * weight_decay * W)
-        return _new_leaf(W, W_next), tuple(_new_leaf(W, value) for value in slot_next)
-
-    def walk(W, g, slot, path, lr, t):
-        """One pass over params, grads and the state's trees together: the rule at every
-        leaf, new trees built on the way back. None on any mismatch of structure, shape or
-        dtype, for ``check`` to word. ``slot`` holds the state's subtrees at this node."""
-        kind = type(W)
-        if kind is dict:
-            keys = W.keys()
-            if type(g) is not dict or g.keys() != keys:
-                return None
-            for s in slot:
-                if type(s) is not dict or s.keys() != keys:
-                    return None
-            out, outs = {}, tuple({} for _ in slot)
-            for k, child in W.items():
-                done = walk(child, g[k], tuple(s[k] for s in slot), (*path, k), lr, t)
-                if done is None:
-                    return None
-                out[k] = done[0]
-                for acc, value in zip(outs, done[1], strict=True):
-                    acc[k] = value
-            return out, outs
-        if kind is tuple or kind is list or (isinstance(W, tuple) and hasattr(kind, "_fields")):
-            n = len(W)
-            if type(g) is not kind or len(g) != n:
-                return None
-            for s in slot:
-                if type(s) is not kind or len(s) != n:
-                    return None
-            names = getattr(kind, "_fields", None) or range(n)  # dm-tree's path entries
-            news, slots_out = [], [[] for _ in slot]
-            for i in range(n):
-                done = walk(W[i], g[i], tuple(s[i] for s in slot), (*path, names[i]), lr, t)
-                if done is None:
-                    return None
-                news.append(done[0])
-                for acc, value in zip(slots_out, done[1], strict=True):
-                    acc.append(value)
-            if kind is tuple or kind is list:
-                return kind(news), tuple(kind(acc) for acc in slots_out)
-            return kind(*news), tuple(kind(*acc) for acc in slots_out)
-        return leaf(W, g, slot, path, lr, t)
-
     def update(grads, state, params):
-        if type(state) is not state_type:
-            check(grads, state, params)  # raises with the precise message
-        count = state.count
-        if not (type(count) is np.ndarray and count.ndim == 0 and count.dtype.kind in "iu"):
+        count = getattr(state, "count", None)
+        if not (type(state) is state_type and type(count) is np.ndarray and count.ndim == 0
+                and count.dtype.kind in "iu"):
+            if not (type(state) is state_type and is_array(count) and np.ndim(count) == 0
+                    and np.dtype(count.dtype).kind in "iu"):  # a traced count under jit is fine
+                check(grads, state, params)  # raises with the precise message
+        slot_trees = state[1:]
+        if not (tree.same_structure(params, grads)
+                and all(tree.same_structure(params, s) for s in slot_trees)):
             check(grads, state, params)
         lr = _rate_at(name, learning_rate, count)
         t = int(count) + 1 if _is_concrete(count) else count + 1
+        flat, flat_g = tree.leaves(params), tree.leaves(grads)
+        rows = list(zip(*(tree.leaves(s) for s in slot_trees), strict=True)) or [()] * len(flat)
+        for W, g, slot in zip(flat, flat_g, rows, strict=True):  # shapes and dtypes, cheaply
+            if not ((type(W) is np.ndarray or is_array(W)) and W.dtype.kind == "f"
+                    and getattr(g, "shape", None) == W.shape and g.dtype == W.dtype):
+                check(grads, state, params)
+            for other in slot:
+                if not (getattr(other, "shape", None) == W.shape and other.dtype == W.dtype):
+                    check(grads, state, params)
         if max_grad_norm is not None:
-            check(grads, state, params)  # clipping needs well-formed grads first
-            grads = _clip(grads, max_grad_norm)
-        done = walk(params, grads, tuple(state[1:]), (), lr, t)
-        if done is None:
-            check(grads, state, params)
-            raise StructureError(f"{name}.update: grads or state do not match params")
-        new_params, new_slots = done
+            flat_g = tree.leaves(_clip(grads, max_grad_norm))
+        if weight_decay:
+            decay = [decays(path, W) for path, W in tree.flatten_with_paths(params)]
+        else:
+            decay = [False] * len(flat)
+        new_W, new_slots = [], [[] for _ in slot_trees]
+        for W, g, slot, decayed in zip(flat, flat_g, rows, decay, strict=True):
+            if decayed and not decoupled:
+                g = g + weight_decay * W
+            W_next, slot_next = rule(W, g, slot, lr, t)
+            if decayed and decoupled:
+                W_next = _descend(W_next, lr * weight_decay * W)
+            new_W.append(_new_leaf(W, W_next))
+            for acc, value in zip(new_slots, slot_next, strict=True):
+                acc.append(_new_leaf(W, value))
         if _is_concrete(count):
             next_count = np.asarray(t, dtype=np.int64)
             next_count.flags.writeable = False
         else:
             next_count = t
-        return new_params, state_type(next_count, *new_slots)
+        return tree.unflatten_as(params, new_W), state_type(
+            next_count, *(tree.unflatten_as(params, leaves) for leaves in new_slots))
 
     init.__qualname__ = init.__name__ = f"{name}.init"
     update.__qualname__ = update.__name__ = f"{name}.update"

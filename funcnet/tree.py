@@ -33,6 +33,7 @@ __all__ = [
     "unflatten_as",
     "flatten_with_paths",
     "path_str",
+    "same_structure",
     "assert_same_structure",
     "assert_same_shapes",
     "freeze",
@@ -164,6 +165,19 @@ def _first_difference(a: Any, b: Any, path: Path = ()) -> tuple[Path, str, str] 
         if found:
             return found
     return None
+
+
+def same_structure(a: Tree, b: Tree) -> bool:
+    """True when ``a`` and ``b`` have the same containers (types included) and keys.
+
+    >>> same_structure({"W": 1, "b": 2}, {"W": 3, "b": 4}), same_structure((1,), [1])
+    (True, False)
+    """
+    try:
+        _dm.assert_same_structure(a, b, check_types=True)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def assert_same_structure(

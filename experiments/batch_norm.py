@@ -45,7 +45,7 @@ BN_EPS = 1e-6  # the book's ``10e-7``; at 1e-5 the eps swamps the variance of ti
 LEARNING_RATE = 0.01
 BATCH_SIZE = 100
 EPOCHS = 20
-QUICK = {"samples": 200, "scales": np.logspace(0, -4, 3), "epochs": 2}
+QUICK = {"samples": 200, "scales": np.logspace(0, -4, 3), "epochs": 5}
 NETS = ("batch norm", "plain")
 
 
@@ -99,7 +99,7 @@ def main(argv=None):
 
     curves = {name: [] for name in NETS}  # per scale: the accuracy after each epoch
     final = {name: [] for name in NETS}  # per scale: the last epoch's, NaN if diverged
-    diverged = {}
+    diverged = []  # one record per diverged run
     start = time.perf_counter()
     for scale, key in zip(scales, random.split(k_runs, len(scales)), strict=True):
         for name in NETS:
@@ -108,11 +108,11 @@ def main(argv=None):
             curves[name].append(accuracy)
             final[name].append(math.nan if error else accuracy[-1])
             if error is not None:
-                diverged[f"{scale:.3g}"] = {"net": name, "epochs_done": len(accuracy),
-                                            "last_finite_accuracy": (accuracy or [math.nan])[-1],
-                                            "error": str(error)}
+                diverged.append({"net": name, "scale": scale, "epochs_done": len(accuracy),
+                                 "last_finite_accuracy": (accuracy or [math.nan])[-1],
+                                 "error": str(error)})
         say(f"{scale:9.2e}  {final['batch norm'][-1]:10.3f}  {final['plain'][-1]:10.3f}"
-            + ("  (diverged)" if f"{scale:.3g}" in diverged else ""))
+            + ("  (diverged)" if diverged and diverged[-1]["scale"] == scale else ""))
     seconds = time.perf_counter() - start
 
     bn_wins = [f"{s:.3g}" for s, a, b in zip(scales, final["batch norm"], final["plain"],
@@ -124,11 +124,12 @@ def main(argv=None):
     say(f"batch norm ahead by more than 0.05 (or the plain net diverged) at scales: "
         f"{', '.join(bn_wins) or 'none'}")
     say(f"plain net at chance (<= {chance:.2f}) at scales: {', '.join(plain_stuck) or 'none'}")
-    for scale, record in diverged.items():
+    for record in diverged:
         done = record["epochs_done"]
         last = (f"after {done} finite epochs at accuracy {record['last_finite_accuracy']:.3f}"
                 if done else "before its first epoch ended")
-        say(f"scale {scale}: the {record['net']} net diverged {last}; its final accuracy is "
+        say(f"scale {record['scale']:.3g}: the {record['net']} net diverged {last}; its final "
+            f"accuracy is "
             f"recorded as NaN. {record['error']}")
     say(f"{len(scales) * len(NETS)} runs in {seconds:.1f} s")
 
@@ -146,11 +147,11 @@ def main(argv=None):
         ylabel="train accuracy", title="training accuracy per epoch (a diverged run stops)"),
         args.out / "accuracy_curves.png")
 
-    metrics = {"scales": scales, "train_accuracy": final["batch norm"],
+    metrics = {"scales": scales, "batch_norm_train_accuracy": final["batch norm"],
                "plain_train_accuracy": final["plain"],
                "batch_norm_wins_at": bn_wins, "plain_at_chance_at": plain_stuck,
                "diverged": diverged, "seconds": seconds}
-    config = {"train_samples": samples, "hidden": HIDDEN, "depth": DEPTH,
+    config = {"train_samples": samples, "hidden": HIDDEN, "depth": DEPTH, "bn_eps": BN_EPS,
               "learning_rate": LEARNING_RATE, "batch_size": BATCH_SIZE, "epochs": epochs,
               "optimizer": "sgd", "data": "digits, pixels in [0, 1]", "quick": args.quick}
     write_metrics(args.out, NAME, config=config, seed=args.seed, metrics=metrics)

@@ -116,3 +116,14 @@ def print_every(interval: int, epochs: int) -> Callable[[Any, dict], None]:
         if (metrics["epoch"] - 1) % interval == 0:
             say(f"Epoch:{metrics['epoch'] - 1}/{epochs} Error:{metrics['loss']:.8f}")
     return observe
+
+
+def digits_split(key: Any, test_fraction: float, *, images: bool = False) -> tuple:
+    """The digits split by ``key`` into training and test parts, standardised with one mean
+    and std over the training pixels: ``(x_train, y_train, x_test, y_test)``."""
+    from funcnet import data
+
+    full = data.digits(images=images)
+    x_train, y_train, x_test, y_test = data.train_test_split(key, full.x, full.y, test_fraction)
+    stats = data.standardizer(x_train, per_feature=False)
+    return data.standardize(x_train, stats), y_train, data.standardize(x_test, stats), y_test

@@ -68,12 +68,6 @@ def load(args, key):
     return read(args.data), name
 
 
-def pixel_standardization(x):
-    """One mean and one std over every training pixel, shaped per feature for ``standardize``."""
-    one = data.standardizer(x.reshape(-1, 1))
-    return data.Standardization(np.full(x.shape[1:], one.mean[0]), np.full(x.shape[1:], one.std[0]))
-
-
 def confusion(labels, predicted, k):
     """Counts (k, k): row = true class, column = predicted class."""
     return np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
@@ -101,7 +95,7 @@ def main(argv=None):
         x_train, y_train = x_train[:QUICK["max_train"]], y_train[:QUICK["max_train"]]
         x_test, y_test = x_test[:QUICK["max_test"]], y_test[:QUICK["max_test"]]
     settings = QUICK if args.quick else FULL["digits" if dataset == "digits" else "idx"]
-    stats = pixel_standardization(x_train)
+    stats = data.standardizer(x_train, per_feature=False)  # one mean, std
     x_fit, x_eval = data.standardize(x_train, stats), data.standardize(x_test, stats)
     k = len(parts.class_names)
     sizes = [x_train.shape[1], HIDDEN, k]

@@ -51,12 +51,6 @@ def conv_net():
                          layers.dense(CLASSES, w_init=init.he), name="cnn")
 
 
-def pixel_standardization(x):
-    """One mean and one std over every training pixel, shaped per sample for ``standardize``."""
-    one = data.standardizer(x.reshape(-1, 1))
-    return data.Standardization(np.full(x.shape[1:], one.mean[0]), np.full(x.shape[1:], one.std[0]))
-
-
 def run(name, net, train_set, test_set, k_init, k_fit, epochs):
     """Train with Adam; the final state and the training accuracy after each epoch."""
     loss = losses.softmax_cross_entropy()
@@ -87,7 +81,7 @@ def main(argv=None):
     if args.quick:
         x_train, y_train = x_train[:QUICK["max_train"]], y_train[:QUICK["max_train"]]
         x_test, y_test = x_test[:QUICK["max_test"]], y_test[:QUICK["max_test"]]
-    stats = pixel_standardization(x_train)
+    stats = data.standardizer(x_train, per_feature=False)  # one mean, std
     images = (data.standardize(x_train, stats), data.standardize(x_test, stats))
     flat = tuple(x.reshape(len(x), -1) for x in images)
     say(f"digits: {len(x_train)} training and {len(x_test)} test images {x_train.shape[1:]}; "

@@ -31,9 +31,9 @@ paths_adam.png (one each), loss_curves.png, metrics.json.
 import time
 
 import numpy as np
-from _common import parse_args, say, write_metrics
+from _common import digits_split, parse_args, say, write_metrics
 
-from funcnet import data, init, layers, losses, optim, plot, random, train
+from funcnet import init, layers, losses, optim, plot, random, train
 
 NAME = "optimizers"
 OPTIMIZERS = {"SGD": optim.sgd, "Momentum": optim.momentum, "Nesterov": optim.nesterov,
@@ -98,20 +98,10 @@ def on_bowl(out):
     return {"start": START, "start_value": f(*START), "optimizers": rows}
 
 
-def digits(key):
-    """The digits split into training and test parts, standardised by the training pixels."""
-    full = data.digits()
-    x_train, y_train, x_test, y_test = data.train_test_split(key, full.x, full.y, TEST_FRACTION)
-    stats = data.standardizer(x_train.reshape(-1, 1))  # one mean and std over every pixel
-    x_train, x_test = (data.standardize(x.reshape(-1, 1), stats).reshape(x.shape)
-                       for x in (x_train, x_test))
-    return x_train, y_train, x_test, y_test
-
-
 def on_digits(out, key, epochs):
     """(b): one net trained by each optimizer from one start; per optimizer its numbers."""
     k_split, k_init, k_fit = random.split(key, 3)
-    x_train, y_train, x_test, y_test = digits(k_split)
+    x_train, y_train, x_test, y_test = digits_split(k_split, TEST_FRACTION)
     sizes = [x_train.shape[1], *HIDDEN, 10]
     steps_per_epoch = len(x_train) // BATCH_SIZE
     net = layers.mlp(sizes[1:], activation="relu", w_init=init.he)

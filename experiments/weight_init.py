@@ -36,9 +36,9 @@ import math
 import time
 
 import numpy as np
-from _common import parse_args, say, write_metrics
+from _common import digits_split, parse_args, say, write_metrics
 
-from funcnet import data, init, layers, losses, optim, plot, random, train
+from funcnet import init, layers, losses, optim, plot, random, train
 
 NAME = "weight_init"
 # (a) activations of a deep stack, forward only
@@ -81,16 +81,6 @@ def statistics(outputs, activation):
             "saturated" if activation == "sigmoid" else "zero": extreme}
 
 
-def digits(key):
-    """The digits split into training and test parts, standardised by the training pixels."""
-    full = data.digits()
-    x_train, y_train, x_test, y_test = data.train_test_split(key, full.x, full.y, TEST_FRACTION)
-    stats = data.standardizer(x_train.reshape(-1, 1))  # one mean and std over every pixel
-    x_train, x_test = (data.standardize(x.reshape(-1, 1), stats).reshape(x.shape)
-                       for x in (x_train, x_test))
-    return x_train, y_train, x_test, y_test
-
-
 def through_layers(out, key):
     """(a): activation statistics per activation, initialiser and layer; the histograms drawn."""
     k_x, k_layers = random.split(key)
@@ -117,7 +107,7 @@ def through_layers(out, key):
 def training_curves(out, key, epochs):
     """(b): one net trained from each initialiser's draws; per initialiser its numbers."""
     k_split, k_init, k_fit = random.split(key, 3)
-    x_train, y_train, x_test, y_test = digits(k_split)
+    x_train, y_train, x_test, y_test = digits_split(k_split, TEST_FRACTION)
     sizes = [x_train.shape[1], *HIDDEN, 10]
     steps_per_epoch = len(x_train) // BATCH_SIZE
     loss = losses.softmax_cross_entropy()

@@ -497,13 +497,18 @@ def _floating(who: str, x: Any) -> np.ndarray:
     return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
-def standardizer(x: Any) -> Standardization:
-    """Per-feature mean and standard deviation of ``x``, to pass to ``standardize``.
+def standardizer(x: Any, *, per_feature: bool = True) -> Standardization:
+    """Mean and standard deviation of ``x``, to pass to ``standardize``.
 
-    A constant feature gets std 1 (and its own value as mean), so it becomes exactly 0.
+    Per feature by default; with ``per_feature=False`` one mean and one std over
+    every value (what images want: a stray pixel at the border, constant in the
+    training set, is not blown up), repeated to the per-feature shape. A
+    constant feature gets std 1 (and its own value as mean), so it becomes exactly 0.
 
     Args:
-        x: array (n, ...), n >= 1; statistics are taken over axis 0.
+        x: array (n, ...), n >= 1; statistics are taken over axis 0 (over everything
+            when not ``per_feature``).
+        per_feature: one statistic per feature (True) or one for all (False).
 
     Returns:
         ``Standardization(mean, std)``, each of shape ``x.shape[1:]`` and x's float dtype
@@ -512,8 +517,16 @@ def standardizer(x: Any) -> Standardization:
     Raises:
         ArrayTypeError: ``x`` is not a real-valued array.
         ShapeError: ``x`` is a scalar or holds no samples.
+
+    >>> stats = standardizer(np.array([[0.0, 2.0], [2.0, 4.0]]), per_feature=False)
+    >>> stats.mean.tolist(), stats.std.tolist()
+    ([2.0, 2.0], [1.4142135623730951, 1.4142135623730951])
     """
     x = _floating("standardizer", x)
+    if not per_feature:
+        one = standardizer(x.reshape(-1, 1))
+        return Standardization(np.full(x.shape[1:], one.mean[0], x.dtype),
+                               np.full(x.shape[1:], one.std[0], x.dtype))
     constant = (x == x[0]).all(axis=0)
     mean = np.where(constant, x[0], x.mean(axis=0))
     std = np.where(constant, 1, x.std(axis=0))

@@ -618,3 +618,13 @@ def test_standardize_errors():
         data.standardizer(np.ones((2, 2), complex))
     with pytest.raises(ArrayTypeError, match="standardize: expected stats from standardizer"):
         data.standardize(np.ones((3, 2)), (np.zeros(2), np.ones(2)))
+
+
+def test_standardizer_over_all_features_uses_one_mean_and_std():
+    x = np.array([[0.0, 10.0], [2.0, 30.0], [4.0, 20.0]])
+    stats = data.standardizer(x, per_feature=False)
+    assert stats.mean.shape == stats.std.shape == (2,)
+    np.testing.assert_allclose(stats.mean, x.mean())
+    np.testing.assert_allclose(stats.std, x.std())
+    z = data.standardize(x, stats)
+    assert abs(z.mean()) < 1e-12 and abs(z.std() - 1) < 1e-12

@@ -124,7 +124,7 @@ def test_cnn_quick(tmp_path):
 
 def test_cnn_standardization_is_one_mean_and_std_over_training_pixels():
     x = np.arange(24.0).reshape(3, 1, 2, 4)
-    stats = cnn.pixel_standardization(x)
+    stats = data.standardizer(x, per_feature=False)
     assert stats.mean.shape == stats.std.shape == (1, 2, 4)
     np.testing.assert_allclose(stats.mean, x.mean())
     np.testing.assert_allclose(stats.std, x.std())

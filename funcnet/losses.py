@@ -201,16 +201,15 @@ def binary_cross_entropy() -> Loss:
     def forward(pred, target):
         t = _same_shape_target(name, pred, target)
         xp = namespace(pred, t)
-        p = xp.clip(pred, LOG_GUARD, 1 - LOG_GUARD)
+        p = xp.minimum(xp.maximum(pred, LOG_GUARD), 1 - LOG_GUARD)
         batch = pred.shape[0]
-        value = -xp.sum(t * xp.log(p) + (1 - t) * xp.log(1 - p)) / batch
-        return value, ProbCache(pred, t, batch)
+        value = -(t * xp.log(p) + (1 - t) * xp.log(1 - p)).sum() / batch
+        return value, ProbCache(p, t, batch)  # the clipped probabilities
 
     def backward(cache):
-        pred, t, batch = cache
-        xp = namespace(pred)
-        inside = (pred >= LOG_GUARD) & (pred <= 1 - LOG_GUARD)
-        p = xp.clip(pred, LOG_GUARD, 1 - LOG_GUARD)
+        p, t, batch = cache
+        xp = namespace(p)
+        inside = (p > LOG_GUARD) & (p < 1 - LOG_GUARD)  # where the clip did not bite
         return xp.where(inside, (p - t) / (p * (1 - p)), 0) / batch
 
     return _make(name, forward, backward)

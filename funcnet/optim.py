@@ -179,7 +179,7 @@ def _learning_rate(who: str, value: Any) -> float | Schedule:
 
 def _rate_at(who: str, learning_rate: float | Schedule, count: Any) -> Any:
     """The learning rate of the update after ``count`` updates."""
-    if not callable(learning_rate):
+    if type(learning_rate) is float or not callable(learning_rate):
         return learning_rate
     step = int(count) if _is_concrete(count) else count
     value = learning_rate(step)
@@ -345,10 +345,14 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
         if not (tree.same_structure(params, grads)
                 and all(tree.same_structure(params, s) for s in slot_trees)):
             check(grads, state, params)
+        concrete = type(count) is np.ndarray
         lr = _rate_at(name, learning_rate, count)
-        t = int(count) + 1 if _is_concrete(count) else count + 1
+        t = int(count) + 1 if concrete else count + 1
         flat, flat_g = tree.leaves(params), tree.leaves(grads)
-        rows = list(zip(*(tree.leaves(s) for s in slot_trees), strict=True)) or [()] * len(flat)
+        if slot_trees:
+            rows = list(zip(*[tree.leaves(s) for s in slot_trees], strict=True))
+        else:
+            rows = [()] * len(flat)
         for W, g, slot in zip(flat, flat_g, rows, strict=True):  # shapes and dtypes, cheaply
             if not ((type(W) is np.ndarray or is_array(W)) and W.dtype.kind == "f"
                     and getattr(g, "shape", None) == W.shape and g.dtype == W.dtype):
@@ -372,13 +376,13 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
             new_W.append(_new_leaf(W, W_next))
             for acc, value in zip(new_slots, slot_next, strict=True):
                 acc.append(_new_leaf(W, value))
-        if _is_concrete(count):
+        if concrete:
             next_count = np.asarray(t, dtype=np.int64)
             next_count.flags.writeable = False
         else:
             next_count = t
         return tree.unflatten_as(params, new_W), state_type(
-            next_count, *(tree.unflatten_as(params, leaves) for leaves in new_slots))
+            next_count, *[tree.unflatten_as(params, leaves) for leaves in new_slots])
 
     init.__qualname__ = init.__name__ = f"{name}.init"
     update.__qualname__ = update.__name__ = f"{name}.update"

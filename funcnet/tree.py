@@ -90,15 +90,21 @@ def _rebuild(node: Any, flat: Any) -> Any:
     NamedTuples, in a fraction of its time: optimizers rebuild trees every step.
     """
     kind = type(node)
+    if kind is np.ndarray:
+        return next(flat)
     if kind is dict:
-        built = {k: _rebuild(node[k], flat) for k in sorted(node)}
-        return {k: built[k] for k in node}
+        keys = list(node)
+        order = sorted(keys)
+        if keys == order:
+            return {k: _rebuild(node[k], flat) for k in keys}
+        built = {k: _rebuild(node[k], flat) for k in order}
+        return {k: built[k] for k in keys}
     if kind is tuple:
-        return tuple(_rebuild(child, flat) for child in node)
+        return tuple([_rebuild(child, flat) for child in node]) if node else ()
     if kind is list:
         return [_rebuild(child, flat) for child in node]
     if isinstance(node, tuple) and hasattr(kind, "_fields"):
-        return kind(*(_rebuild(child, flat) for child in node))
+        return kind(*[_rebuild(child, flat) for child in node])
     if _dm.is_nested(node):
         raise _Unusual
     return next(flat)

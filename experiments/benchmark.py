@@ -31,18 +31,43 @@ and bar charts.
 
 from __future__ import annotations
 
-import json
 import os
-import statistics
-import time
-from collections.abc import Callable
-from typing import Any, NamedTuple
+import sys
 
-import _common
-import numpy as np
+THREADS_VARIABLE = "FUNCNET_BENCHMARK_THREADS"
 
-import funcnet
-from funcnet import data, init, layers, losses, optim, plot, random, train
+
+def _pin_threads() -> None:
+    """Run again with every library's thread pool set to ``--threads`` (default 1).
+
+    Thread counts are read when numpy, jax and torch load, so they are set here,
+    before any import, and the script starts over. With one thread each, no
+    library's idle-spinning workers steal the core another peer is timing on.
+    """
+    threads = "1"
+    if "--threads" in sys.argv[:-1]:
+        threads = sys.argv[sys.argv.index("--threads") + 1]
+    env = dict(os.environ, **{THREADS_VARIABLE: threads}, OMP_NUM_THREADS=threads,
+               OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
+               XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                          + ("false" if threads == "1" else "true")).strip())
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+if __name__ == "__main__" and THREADS_VARIABLE not in os.environ:
+    _pin_threads()
+
+import json  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any, NamedTuple  # noqa: E402
+
+import _common  # noqa: E402
+import numpy as np  # noqa: E402
+
+import funcnet  # noqa: E402
+from funcnet import data, init, layers, losses, optim, plot, random, train  # noqa: E402
 
 LEARNING_RATE = 0.01
 REGRESSION_EPOCHS = 200
@@ -300,6 +325,7 @@ def torch_peer(problem: Problem) -> Callable[[], Any] | None:
         import torch
     except ImportError:
         return None
+    torch.set_num_threads(int(os.environ.get(THREADS_VARIABLE, torch.get_num_threads())))
     w = problem.workload
     dtype = torch.float32 if problem.dtype == np.float32 else torch.float64
     mods = []
@@ -444,6 +470,8 @@ def markdown(results: list[dict]) -> str:
 def main(argv=None) -> dict:
     args = _common.parse_args("benchmark", __doc__, argv, extra=lambda p: (
         p.add_argument("--repeats", type=int, default=None),
+        p.add_argument("--threads", type=int, default=1,
+                       help="threads for every library's pool (default 1, see _pin_threads)"),
         p.add_argument("--peers", default=",".join(PEERS),
                        help="comma-separated subset of " + ",".join(PEERS))))
     try:
@@ -476,7 +504,8 @@ def main(argv=None) -> dict:
     table = markdown(results)
     (args.out / "results.md").write_text(table)
     with open(args.out / "results.json", "w") as f:
-        json.dump({"cpu_count": os.cpu_count(), "versions": _common.versions(),
+        json.dump({"cpu_count": os.cpu_count(), "threads": os.environ.get(THREADS_VARIABLE),
+                   "versions": _common.versions(),
                    "regression_epochs": REGRESSION_EPOCHS, "results": results}, f, indent=2)
     for dtype in {r["dtype"] for r in results}:
         groups = {}

@@ -61,8 +61,11 @@ def _wants_x64(*trees: Any) -> bool:
 
 
 def _x64(enabled: bool):
+    """x64 mode for this block when it is needed and not already on."""
     jax, _ = _jax()
-    return jax.enable_x64(True) if enabled else contextlib.nullcontext()
+    if not enabled or jax.config.jax_enable_x64:
+        return contextlib.nullcontext()
+    return jax.enable_x64(True)
 
 
 def to_device(value: Any) -> Any:
@@ -98,6 +101,8 @@ def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
         return params, opt_state, model_state, value
 
     def step(params, opt_state, x, y, model_state=()):
+        if jax.config.jax_enable_x64:  # already on: nothing to switch (the hot path)
+            return compiled(params, opt_state, x, y, model_state)
         with _x64(_wants_x64(params, x)):
             return compiled(params, opt_state, x, y, model_state)
 

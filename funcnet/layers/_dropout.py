@@ -6,7 +6,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from funcnet._xp import namespace
 from funcnet.errors import ArgumentError, describe, require_probability
 from funcnet.layers._base import (
     Layer,
@@ -85,14 +84,12 @@ def dropout(drop_prob: float) -> Layer:
                                 f"key=funcnet.random.key(seed) (split a fresh one each step)")
         check_key(name, key)
         mask = bernoulli(key, keep_prob, shape)
-        xp = namespace(x)
-        return xp.where(mask, x * scale, 0), DropoutCache(mask, scale, shape)
+        return x * (mask.astype(x.dtype) * scale), DropoutCache(mask, scale, shape)
 
     def backward(cache, dy):
         check_grad(name, dy, cache.shape)
         if cache.mask is None:
             return dy, ()
-        xp = namespace(dy)
-        return xp.where(cache.mask, dy * cache.scale, 0), ()
+        return dy * (cache.mask.astype(dy.dtype) * cache.scale), ()
 
     return make_layer(name, init, forward, backward, takes=("key", "train"))

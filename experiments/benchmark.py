@@ -5,7 +5,8 @@ hold on a noisy machine; each time is the median of the repeats after a
 warm-up. A step is forward, loss, backward and an SGD update on one batch.
 
 Peers:
-- funcnet: the numpy path (``funcnet.train.train_step``), with its checks.
+- funcnet: the numpy path, a step as ``fit`` runs it (``train.train_step`` with the
+  loss checked every step; ``run_epoch`` checks the params once per epoch).
 - imperative: the baseline, written here the textbook's way ("Deep Learning
   from Scratch" ch. 5): layer objects caching on ``self``, ``W -= lr * dW``
   in place, the input gradient of every layer (the first one included).
@@ -58,6 +59,7 @@ if __name__ == "__main__" and THREADS_VARIABLE not in os.environ:
     _pin_threads()
 
 import json  # noqa: E402
+import math  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -148,8 +150,11 @@ def funcnet_peer(problem: Problem) -> Callable[[], Any]:
         return run
     state = {"params": params, "opt": opt.init(params)}
 
-    def step():
-        r = train.train_step(net, loss, opt, state["params"], state["opt"], problem.x, problem.y)
+    def step():  # as fit's epochs run it: the loss checked every step, the params per epoch
+        r = train.train_step(net, loss, opt, state["params"], state["opt"], problem.x, problem.y,
+                             check=False)
+        if not math.isfinite(r.loss):
+            raise FloatingPointError("benchmark: the funcnet peer diverged")
         state["params"], state["opt"] = r.params, r.opt_state
         return r.loss
     return step

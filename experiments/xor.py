@@ -28,6 +28,7 @@ one figure and each run gets its decision surface.
     python experiments/xor.py [--seed N] [--out DIR] [--quick]
 """
 
+import math
 import time
 
 import _common
@@ -91,8 +92,12 @@ def gradient_descent(net, loss, optimizer, params, x, t, iterations):
     costs more than the step itself when an epoch is one step."""
     opt_state, trace = optimizer.init(params), []
     for i in range(iterations):
-        step = train.train_step(net, loss, optimizer, params, opt_state, x, t,
-                                where=f"iteration {i}")
+        # checked like fit's epochs: the loss every step; a non-finite one is stepped again
+        # with every gradient checked, for an error naming the iteration and the parameter
+        step = train.train_step(net, loss, optimizer, params, opt_state, x, t, check=False)
+        if not math.isfinite(step.loss):
+            train.train_step(net, loss, optimizer, params, opt_state, x, t,
+                             where=f"iteration {i}")
         params, opt_state = step.params, step.opt_state
         if i % RECORD_EVERY == 0:
             trace.append(step.loss)

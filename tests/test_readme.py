@@ -30,3 +30,10 @@ def test_ci_runs_the_readme_test_command_verbatim():
 def test_the_readme_example_runs(jax):
     (example,) = _blocks("python")
     exec(compile(example, "README.md", "exec"), {})
+
+
+def test_every_figure_the_readme_shows_is_committed():
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert images, "the README shows no figures"
+    missing = [path for path in images if not (ROOT / path).is_file()]
+    assert not missing, missing

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -44,3 +48,29 @@ def away_from_zero(rng: np.random.Generator, shape: tuple, *, margin: float = 0.
     """Standard normal samples pushed at least ``margin`` away from 0 (relu's kink)."""
     x = rng.standard_normal(shape)
     return np.where(x >= 0, x + margin, x - margin)
+
+
+# --- experiment scripts ----------------------------------------------------------------------
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+
+
+def load_script(name: str) -> ModuleType:
+    """Import ``experiments/NAME.py`` as a module. The scripts ``import _common`` from
+    beside them, so that folder goes on sys.path here (the scripts never touch it)."""
+    if str(EXPERIMENTS) not in sys.path:
+        sys.path.insert(0, str(EXPERIMENTS))
+    spec = importlib.util.spec_from_file_location(f"experiment_{name}",
+                                                  EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_png(path: Path) -> None:
+    """The file is a PNG that Pillow can read to the end."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG", f"{path} is {image.format}, not PNG"
+        image.verify()

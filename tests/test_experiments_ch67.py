@@ -4,41 +4,20 @@ The scripts live in experiments/ and import ``_common`` from beside them, so
 that folder goes on sys.path here (the scripts themselves never touch it).
 """
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from helpers import assert_png, load_script
 
 from funcnet import data, layers, random
 from funcnet.errors import NonFiniteError
-
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-if str(EXPERIMENTS) not in sys.path:
-    sys.path.insert(0, str(EXPERIMENTS))
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"test_experiment_{name}",
-                                                  EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 batch_norm = load_script("batch_norm")
 overfitting = load_script("overfitting")
 cnn = load_script("cnn")
 
-
-def assert_png(path):
-    with Image.open(path) as image:
-        assert image.format == "PNG"
-        image.verify()
 
 
 def recorded(out, name):

@@ -7,32 +7,15 @@ experiments/ and import ``_common`` from beside them, so that folder goes on
 sys.path here (the scripts themselves never touch it).
 """
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
-
-import numpy as np
-import pytest
-from PIL import Image
-
-from funcnet import optim
-
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-if str(EXPERIMENTS) not in sys.path:
-    sys.path.insert(0, str(EXPERIMENTS))
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"test_experiment_{name}",
-                                                  EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 import _common  # noqa: E402  (found on the path inserted above)
+import numpy as np
+import pytest
+from helpers import assert_png, load_script
+
+from funcnet import optim
 
 optimizers = load_script("optimizers")
 weight_init = load_script("weight_init")
@@ -63,11 +46,6 @@ def bowl_run(runs, capsys):
 def init_run(runs, capsys):
     return runs("weight_init", weight_init, capsys)
 
-
-def assert_png(path):
-    with Image.open(path) as image:
-        assert image.format == "PNG"
-        image.verify()
 
 
 def leaves(value, path=""):

@@ -4,43 +4,23 @@ The scripts live in experiments/ and import ``_common`` from beside them, so
 that folder goes on sys.path here (the scripts themselves never touch it).
 """
 
-import importlib.util
 import json
 import re
 import struct
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_png, load_script
 from PIL import Image, ImageDraw
 
 from funcnet import data, io, losses, random, train
 from funcnet.errors import CheckpointError, DataError
-
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-if str(EXPERIMENTS) not in sys.path:
-    sys.path.insert(0, str(EXPERIMENTS))
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"test_experiment_{name}",
-                                                  EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 classifier = load_script("classifier")
 predict = load_script("predict")
 bug_zoo = load_script("bug_zoo")
 run_all = load_script("run_all")
 
-
-def assert_png(path):
-    with Image.open(path) as image:
-        assert image.format == "PNG"
-        image.verify()
 
 
 @pytest.fixture(scope="module")

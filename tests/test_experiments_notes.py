@@ -7,21 +7,15 @@ independent hand computations. The full configurations are checked through
 the module constants (running them takes a minute or more; see the report).
 """
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import load_script
 from PIL import Image
 
 from funcnet import data, losses, optim, random, train, tree
-
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-if str(EXPERIMENTS) not in sys.path:  # the scripts `import _common`, as when run directly
-    sys.path.append(str(EXPERIMENTS))
 
 FIGURES = {
     "sine_regression": ("snapshots.png", "loss.png"),
@@ -33,11 +27,7 @@ FIGURES = {
 }
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(f"experiment_{name}", EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load = load_script
 
 
 @pytest.fixture(scope="module")

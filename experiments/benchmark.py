@@ -355,7 +355,7 @@ def torch_peer(problem: Problem) -> Callable[[], Any] | None:
         value = lossf(out, yb) * (0.5 if w.kind == "regression" else 1.0)
         value.backward()
         opt.step()
-        return value
+        return value.detach()
 
     if w.kind == "regression":
         rng = np.random.default_rng(0)

@@ -231,3 +231,13 @@ def test_dense_backward_can_skip_the_input_gradient():
     assert dx_none is None and dx_full.shape == (2, 5)
     assert_bitwise_equal(g_full, g_none, "grads")
     assert L.skips_dx(net) and L.skips_dx(L.dense(2)) and not L.skips_dx(L.relu())
+
+
+@pytest.mark.parametrize("layer", [L.relu(), L.leaky_relu(0.0)])
+def test_relu_zeros_are_positive_zeros(layer):
+    """Multiplying a negative input by False gives -0.0; the layer must print 0, not -0."""
+    y, cache = layer.forward((), np.array([[1.0, -0.5], [-2.0, 3.0]]))
+    dx, _ = layer.backward(cache, np.array([[-7.0, -8.5], [3.0, 9.0]]))
+    assert not np.signbit(y[y == 0]).any() and not np.signbit(dx[dx == 0]).any()
+    np.testing.assert_array_equal(y, [[1.0, 0.0], [0.0, 3.0]])
+    np.testing.assert_array_equal(dx, [[-7.0, 0.0], [0.0, 9.0]])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -63,9 +64,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _plain(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # strict JSON has no NaN or inf: a diverged run's metric is null
     if isinstance(value, Path):
         return str(value)
     return value
@@ -81,7 +84,7 @@ def write_metrics(out: Path, name: str, *, config: dict, seed: int,
     handle, tmp = tempfile.mkstemp(prefix=".tmp-metrics-", dir=out)
     try:
         with os.fdopen(handle, "w") as f:
-            json.dump(record, f, indent=2, sort_keys=False)
+            json.dump(record, f, indent=2, sort_keys=False, allow_nan=False)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())

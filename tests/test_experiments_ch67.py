@@ -107,3 +107,13 @@ def test_cnn_standardization_is_one_mean_and_std_over_training_pixels():
     assert stats.mean.shape == stats.std.shape == (1, 2, 4)
     np.testing.assert_allclose(stats.mean, x.mean())
     np.testing.assert_allclose(stats.std, x.std())
+
+
+def test_metrics_json_is_strict_json_with_null_for_a_diverged_run(tmp_path):
+    import _common
+
+    metrics = {"accuracy": float("nan"), "scores": np.array([1.0, np.inf])}
+    path = _common.write_metrics(tmp_path, "demo", config={}, seed=0, metrics=metrics)
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text)["metrics"] == {"accuracy": None, "scores": [1.0, None]}

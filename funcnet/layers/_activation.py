@@ -121,7 +121,8 @@ def leaky_relu(slope: float = 0.01) -> Layer:
 def sigmoid() -> Layer:
     """``y = 1 / (1 + exp(-x))``; backward ``dx = dy * y * (1 - y)``. Cache: ``y``.
 
-    Stable for any input: ``sigmoid`` of -1000 is 0 without an overflow.
+    Stable for any input: ``sigmoid`` of -1000 is about 1e-277 (the exponent is clipped),
+    without an overflow.
     """
 
     def apply(x, xp):

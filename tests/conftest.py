@@ -17,7 +17,13 @@ settings.load_profile("funcnet")
 
 @pytest.fixture(autouse=True)
 def strict_numerics():
-    with np.errstate(all="raise"):
+    # Overflow, division by zero and underflow raise everywhere. "invalid" does not: the
+    # float32 GEMM kernels of OpenBLAS now and then leave that flag set on finite inputs
+    # and outputs (seen once in ~1500 tests, not reproducible: numpy then raises
+    # "invalid value encountered in dot" on a correct product). The tests that are about
+    # NaN creation (the stability tests of losses and sigmoid) set all="raise" themselves
+    # around code without a matrix product, and every oracle test compares values.
+    with np.errstate(over="raise", divide="raise", under="raise", invalid="ignore"):
         yield
 
 

@@ -37,3 +37,13 @@ def test_every_figure_the_readme_shows_is_committed():
     assert images, "the README shows no figures"
     missing = [path for path in images if not (ROOT / path).is_file()]
     assert not missing, missing
+
+
+def test_the_main_job_installs_what_the_note_experiments_import():
+    """run_all's scripts check gradients against jax.grad: the experiments extra brings jax."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["experiments"]
+    names = {re.split(r"[<>=\[ ]", requirement)[0] for requirement in extras}
+    assert {"jax", "matplotlib", "pillow"} <= names, names

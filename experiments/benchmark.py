@@ -130,7 +130,8 @@ def make_problem(workload: Workload, dtype: Any, seed: int) -> Problem:
 # --- peers: each returns a function running one step (or, for the regression, one run) ------
 
 
-def funcnet_peer(problem: Problem) -> Callable[[], Any]:
+def funcnet_model(problem: Problem) -> tuple[layers.Layer, losses.Loss, tuple]:
+    """The workload as a funcnet mlp, its loss, and params holding the problem's weights."""
     w = problem.workload
     if w.kind == "regression":
         net = layers.mlp(list(w.sizes[1:]), activation="sigmoid", dtype=problem.dtype)
@@ -140,7 +141,26 @@ def funcnet_peer(problem: Problem) -> Callable[[], Any]:
         loss = losses.softmax_cross_entropy()
     params = tuple(p for pair in ({"W": W, "b": b} for W, b in problem.weights)
                    for p in (pair, ()))[:-1]
-    params = funcnet.tree.freeze(params)
+    return net, loss, funcnet.tree.freeze(params)
+
+
+def regression_run(step_on: Callable[[Any, Any], Any], x: Any, y: Any,
+                   finish: Callable[[], Any] = lambda: None) -> Callable[[], Any]:
+    """Note 000's whole run for a peer's ``step_on(x, y)``: REGRESSION_EPOCHS epochs of
+    batch-1 steps in a shuffled order (a local generator: the peers need not share keys)."""
+    rng = np.random.default_rng(0)
+
+    def run():
+        for _ in range(REGRESSION_EPOCHS):
+            for i in rng.permutation(len(x)):
+                step_on(x[i:i + 1], y[i:i + 1])
+        return finish()
+    return run
+
+
+def funcnet_peer(problem: Problem) -> Callable[[], Any]:
+    w = problem.workload
+    net, loss, params = funcnet_model(problem)
     opt = optim.sgd(LEARNING_RATE)
     if w.kind == "regression":
         def run():
@@ -244,14 +264,7 @@ def imperative_peer(problem: Problem) -> Callable[[], Any]:
         return value
 
     if w.kind == "regression":
-        rng = np.random.default_rng(0)
-        n = len(problem.x)
-
-        def run():
-            for _ in range(REGRESSION_EPOCHS):
-                for i in rng.permutation(n):
-                    step_on(problem.x[i:i + 1], problem.y[i:i + 1])
-        return run
+        return regression_run(step_on, problem.x, problem.y)
     return lambda: step_on(problem.x, problem.y)
 
 
@@ -308,16 +321,11 @@ def jax_peer(problem: Problem) -> Callable[[], Any] | None:
     x, y = jnp.asarray(problem.x), jnp.asarray(problem.y)
     state = {"params": params}
     if regression:
-        n = len(problem.x)
-        rng = np.random.default_rng(0)
+        def step_on(xb, yb):
+            state["params"], _ = step(state["params"], xb, yb)
 
-        def run():
-            p = state["params"]
-            for _ in range(REGRESSION_EPOCHS):
-                for i in rng.permutation(n):
-                    p, value = step(p, x[i:i + 1], y[i:i + 1])
-            jax.block_until_ready(p)
-        return run
+        return regression_run(step_on, x, y,
+                              finish=lambda: jax.block_until_ready(state["params"]))
 
     def one():
         state["params"], value = step(state["params"], x, y)
@@ -358,14 +366,7 @@ def torch_peer(problem: Problem) -> Callable[[], Any] | None:
         return value.detach()
 
     if w.kind == "regression":
-        rng = np.random.default_rng(0)
-        n = len(problem.x)
-
-        def run():
-            for _ in range(REGRESSION_EPOCHS):
-                for i in rng.permutation(n):
-                    step_on(x[i:i + 1], y[i:i + 1])
-        return run
+        return regression_run(step_on, x, y)
     return lambda: step_on(x, y)
 
 
@@ -375,14 +376,7 @@ def funcnet_jit_peer(problem: Problem) -> Callable[[], Any] | None:
     except ImportError:
         return None
     w = problem.workload
-    if w.kind == "regression":
-        net = layers.mlp(list(w.sizes[1:]), activation="sigmoid", dtype=problem.dtype)
-        loss = losses.sum_of_squares()
-    else:
-        net = layers.mlp(list(w.sizes[1:]), activation="relu", dtype=problem.dtype)
-        loss = losses.softmax_cross_entropy()
-    params = tuple(p for pair in ({"W": W, "b": b} for W, b in problem.weights)
-                   for p in (pair, ()))[:-1]
+    net, loss, params = funcnet_model(problem)
     opt = optim.sgd(LEARNING_RATE)
     if w.kind == "regression":
         def run():

@@ -241,3 +241,19 @@ def test_pytest_collects_the_doctests():
     options = config["ini_options"]
     assert "--doctest-modules" in options["addopts"].split()
     assert "funcnet" in options["testpaths"]
+
+
+def test_layer_files_do_not_import_each_other():
+    """A layer file imports the protocol (_base) and shared kernels (_im2col), never another
+    layer; only the builders (__init__ re-exporting, _mlp composing) know concrete layers."""
+    folder = Path(funcnet.__file__).parent / "layers"
+    shared = {"funcnet.layers._base", "funcnet.layers._im2col"}
+    offenders = []
+    for path in sorted(folder.glob("_*.py")):
+        if path.name in ("__init__.py", "_mlp.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "funcnet.layers.") and node.module not in shared:
+                offenders.append(f"{path.name} imports {node.module}")
+    assert not offenders, offenders

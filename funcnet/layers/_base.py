@@ -191,6 +191,14 @@ def check_no_params(who: str, params: Any) -> None:
                              f"got {describe(params)}")
 
 
+def check_train(who: str, train: Any) -> bool:
+    """``train`` must be given as True or False: a layer never guesses the mode."""
+    if not isinstance(train, bool | np.bool_):
+        raise ArgumentError(f"{who}: pass train=True (training) or train=False (evaluation); "
+                            f"got {describe(train)}")
+    return bool(train)
+
+
 def check_same_float(who: str, x: Any, W: Any) -> None:
     """Refuse a silent upcast: a float input must have the parameters' dtype."""
     if x.dtype != W.dtype and np.dtype(x.dtype).kind == "f":

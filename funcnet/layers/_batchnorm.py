@@ -24,9 +24,9 @@ from funcnet.layers._base import (
     check_input,
     check_key,
     check_same_float,
+    check_train,
     make_layer,
 )
-from funcnet.layers._dropout import check_train
 from funcnet.tree import freeze
 
 __all__ = ["batch_norm", "BatchNormCache"]

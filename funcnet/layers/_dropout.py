@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import numpy as np
-
-from funcnet.errors import ArgumentError, describe, require_probability
+from funcnet.errors import ArgumentError, require_probability
 from funcnet.layers._base import (
     Layer,
     check_grad,
@@ -14,11 +12,12 @@ from funcnet.layers._base import (
     check_input,
     check_key,
     check_no_params,
+    check_train,
     make_layer,
 )
 from funcnet.random import bernoulli
 
-__all__ = ["dropout", "DropoutCache", "check_train"]
+__all__ = ["dropout", "DropoutCache"]
 
 
 class DropoutCache(NamedTuple):
@@ -27,14 +26,6 @@ class DropoutCache(NamedTuple):
     mask: Any
     scale: float
     shape: tuple[int, ...]
-
-
-def check_train(who: str, train: Any) -> bool:
-    """``train`` must be given as True or False: a layer never guesses the mode."""
-    if not isinstance(train, bool | np.bool_):
-        raise ArgumentError(f"{who}: pass train=True (training) or train=False (evaluation); "
-                            f"got {describe(train)}")
-    return bool(train)
 
 
 def dropout(drop_prob: float) -> Layer:

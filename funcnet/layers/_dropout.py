@@ -47,6 +47,7 @@ def dropout(drop_prob: float) -> Layer:
     Raises:
       ArgumentError: ``drop_prob`` out of range, ``train`` not given, or no key in training.
 
+    >>> import numpy as np
     >>> from funcnet.random import key
     >>> layer = dropout(0.5)
     >>> y, cache = layer.forward((), np.ones((1, 6)), key=key(0), train=True)

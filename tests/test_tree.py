@@ -260,3 +260,98 @@ def test_all_finite_and_first_nonfinite():
     assert tree.path_str(tree.first_nonfinite(bad), "params") == "params['b'][1]"
     assert tree.first_nonfinite({"only": -np.inf}) == ("only",)
     assert tree.first_nonfinite(float("nan")) == ()
+
+
+# --- treedef: a structure compiled once, for the optimizer's hot path ------------------
+
+
+class Triple(NamedTuple):
+    a: object
+    b: object
+    c: object
+
+
+def _random_tree(draw_int, depth=0):
+    """A random tree of dicts (keys in a random insertion order), tuples, lists, NamedTuples
+    and empty containers, with numpy arrays of random shapes at the leaves."""
+    kind = draw_int(0, 6 if depth < 3 else 0)
+    if kind == 0:
+        return np.full((draw_int(0, 3),), float(draw_int(0, 99)))
+    if kind == 1:
+        names = ["W", "b", "zeta", "alpha", "mid"][: draw_int(0, 4)]
+        order = sorted(names, key=lambda _: draw_int(0, 9))
+        return {k: _random_tree(draw_int, depth + 1) for k in order}
+    if kind == 2:
+        return tuple(_random_tree(draw_int, depth + 1) for _ in range(draw_int(0, 3)))
+    if kind == 3:
+        return [_random_tree(draw_int, depth + 1) for _ in range(draw_int(1, 3))]
+    if kind == 4:
+        return Pair(_random_tree(draw_int, depth + 1), _random_tree(draw_int, depth + 1))
+    if kind == 5:
+        return Triple(*(_random_tree(draw_int, depth + 1) for _ in range(3)))
+    return ()
+
+
+def _same_tree(a, b):
+    """Equal structure, types, dict key ORDER and identical leaves."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same_tree(a[k], b[k]) for k in a)
+    if isinstance(a, tuple | list):
+        return len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b, strict=True))
+    return a is b
+
+
+@given(data=st.data())
+def test_treedef_flattens_and_rebuilds_as_dm_tree_does(data):
+    t = _random_tree(lambda lo, hi: data.draw(st.integers(lo, hi)))
+    d = tree.treedef(t)
+    assert d is not None
+    flat = tree.leaves(t)
+    got = d.leaves_of(t)
+    assert d.num_leaves == len(flat) and len(got) == len(flat)
+    assert all(x is y for x, y in zip(got, flat, strict=True))  # dm-tree's order: sorted keys
+    fresh = [np.array(i, dtype=float) for i in range(len(flat))]
+    assert _same_tree(d.build(fresh), tree.unflatten_as(t, fresh))
+    # another tree of the same structure (other leaves, another dict insertion order) matches
+    other = tree.map(lambda a: a + 1.0, t)
+    assert all(x is y for x, y in zip(d.leaves_of(other), tree.leaves(other), strict=True))
+
+
+@pytest.mark.parametrize("changed", [
+    {"W": np.ones(2)},                                        # a key missing
+    {"W": np.ones(2), "b": np.ones(1), "c": np.ones(1)},      # a key more
+    {"W": np.ones(2), "c": np.ones(1)},                       # a key renamed
+    {"W": np.ones(2), "b": 1.0},                              # a number for an array
+    {"W": np.ones(2), "b": (np.ones(1),)},                    # a container for an array
+    {"W": np.ones(2), "b": [np.ones(1)]},
+])
+def test_treedef_answers_none_for_any_other_structure(changed):
+    template = ({"W": np.zeros(2), "b": np.zeros(1)}, (), [np.zeros(3)])
+    d = tree.treedef(template)
+    assert d.leaves_of(template) is not None
+    assert d.leaves_of((changed, (), [np.zeros(3)])) is None
+    assert d.leaves_of(({"W": np.ones(2), "b": np.ones(1)}, (), (np.zeros(3),))) is None  # list
+    assert d.leaves_of(({"W": np.ones(2), "b": np.ones(1)}, (np.ones(1),), [np.zeros(3)])) is None
+    assert d.leaves_of(({"W": np.ones(2), "b": np.ones(1)}, ())) is None  # shorter
+    assert d.leaves_of(Triple({"W": np.ones(2), "b": np.ones(1)}, (), [np.zeros(3)])) is None
+    assert d.leaves_of(None) is None
+
+
+def test_treedef_tells_namedtuples_apart():
+    d = tree.treedef(Pair(np.zeros(1), np.zeros(1)))
+    assert d.leaves_of((np.zeros(1), np.zeros(1))) is None
+    rebuilt = d.build([np.ones(1), np.zeros(1)])
+    assert type(rebuilt) is Pair and rebuilt.first[0] == 1.0
+
+
+def test_treedef_declines_what_only_the_general_code_handles(jax):
+    from collections import OrderedDict
+
+    assert tree.treedef({"W": 1.0}) is None                     # a number leaf
+    assert tree.treedef({"W": jax.numpy.ones(2)}) is None       # a jax array leaf
+    assert tree.treedef(OrderedDict(W=np.ones(2))) is None      # a dict subclass
+    assert tree.treedef({1: np.ones(1), "a": np.ones(1)}) is None  # keys that do not sort
+    assert tree.treedef(np.ones(2)).leaves_of(np.zeros(3))[0].shape == (3,)  # a bare leaf
+    assert tree.treedef(()).build([]) == ()

@@ -44,6 +44,7 @@ by default those with ``ndim >= 2`` (weights, not biases).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -279,9 +280,9 @@ def _new_leaf(W: Any, value: Any) -> Any:
     return value
 
 
-def _clip(grads: Tree, max_norm: float) -> Tree:
-    """``grads * min(1, max_norm / global_norm(grads))``; grads themselves when below the limit."""
-    norm = tree.global_norm(grads)
+def _clip(grads: list, max_norm: float) -> list:
+    """The leaves ``grads`` times ``min(1, max_norm / global_norm)``; themselves when below."""
+    norm = sum(((g * g).sum() for g in grads), 0.0) ** 0.5
     if _is_concrete(norm):
         factor = max_norm / max(float(norm), max_norm)
         return grads if factor == 1.0 else tree.scale(factor, grads)
@@ -334,55 +335,112 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
         _leaves_like(who, params, flat, grads, "grads")
         _slot_leaves(who, name, state, state_type, params, flat)
 
-    def update(grads, state, params):
+    # A cache of the structure of the params last updated (a TreeDef) and the decay
+    # choices made for it; it only saves time: every result is the same without it.
+    known: list = [None, None]  # [TreeDef, (shapes, decay flags)]
+
+    def fast_leaves(d, grads, state, params):
+        """The leaves of params, grads and each slot tree, if all have d's structure,
+        numpy leaves of one float shape and dtype per path, and a plain count; else None
+        (the general path then checks everything and words any error)."""
+        if d is None or type(state) is not state_type:
+            return None
+        count = state.count
+        if not (type(count) is np.ndarray and count.ndim == 0 and count.dtype.kind in "iu"):
+            return None
+        flat, flat_g = d.leaves_of(params), d.leaves_of(grads)
+        if flat is None or flat_g is None:
+            return None
+        for W, g in zip(flat, flat_g, strict=False):  # equal lengths: both match d
+            if not (W.dtype.kind == "f" and g.shape == W.shape and g.dtype == W.dtype):
+                return None
+        rows = []
+        for slot_tree in state[1:]:
+            leaves = d.leaves_of(slot_tree)
+            if leaves is None:
+                return None
+            for W, v in zip(flat, leaves, strict=False):
+                if not (v.shape == W.shape and v.dtype == W.dtype):
+                    return None
+            rows.append(leaves)
+        return flat, flat_g, rows
+
+    def general_leaves(grads, state, params):
+        """The same leaves for any trees (jax arrays, traced values), checked as needed."""
         count = getattr(state, "count", None)
-        if not (type(state) is state_type and type(count) is np.ndarray and count.ndim == 0
-                and count.dtype.kind in "iu"):
-            if not (type(state) is state_type and is_array(count) and np.ndim(count) == 0
-                    and np.dtype(count.dtype).kind in "iu"):  # a traced count under jit is fine
-                check(grads, state, params)  # raises with the precise message
+        if not (type(state) is state_type and is_array(count) and np.ndim(count) == 0
+                and np.dtype(count.dtype).kind in "iu"):  # a traced count under jit is fine
+            check(grads, state, params)  # raises with the precise message
         slot_trees = state[1:]
         if not (tree.same_structure(params, grads)
                 and all(tree.same_structure(params, s) for s in slot_trees)):
             check(grads, state, params)
-        concrete = type(count) is np.ndarray
-        lr = _rate_at(name, learning_rate, count)
-        t = int(count) + 1 if concrete else count + 1
         flat, flat_g = tree.leaves(params), tree.leaves(grads)
-        if slot_trees:
-            rows = list(zip(*[tree.leaves(s) for s in slot_trees], strict=True))
-        else:
-            rows = [()] * len(flat)
-        for W, g, slot in zip(flat, flat_g, rows, strict=True):  # shapes and dtypes, cheaply
-            if not ((type(W) is np.ndarray or is_array(W)) and W.dtype.kind == "f"
+        rows = [tree.leaves(s) for s in slot_trees]
+        for i, (W, g) in enumerate(zip(flat, flat_g, strict=True)):  # shapes and dtypes
+            if not (is_array(W) and W.dtype.kind == "f"
                     and getattr(g, "shape", None) == W.shape and g.dtype == W.dtype):
                 check(grads, state, params)
-            for other in slot:
-                if not (getattr(other, "shape", None) == W.shape and other.dtype == W.dtype):
+            for leaves in rows:
+                if not (getattr(leaves[i], "shape", None) == W.shape
+                        and leaves[i].dtype == W.dtype):
                     check(grads, state, params)
+        return flat, flat_g, rows
+
+    def decay_flags(params, flat, fast):
+        """Which leaves weight decay touches, asked of decay_mask once per structure."""
+        shapes = tuple(W.shape for W in flat)
+        cached = known[1]
+        if fast and cached is not None and cached[0] == shapes:
+            return cached[1]
+        flags = [decays(path, W) for path, W in tree.flatten_with_paths(params)]
+        if fast:
+            known[1] = (shapes, flags)
+        return flags
+
+    def update(grads, state, params):
+        d = known[0]
+        found = fast_leaves(d, grads, state, params)
+        fast = found is not None
+        if not fast:
+            found = general_leaves(grads, state, params)
+            d = tree.treedef(params) if all(type(W) is np.ndarray for W in found[0]) else None
+            if d is not None:
+                known[:] = [d, None]
+        flat, flat_g, slot_rows = found
+        count = state.count
+        concrete = type(count) is np.ndarray
+        lr = learning_rate if type(learning_rate) is float else _rate_at(name, learning_rate,
+                                                                          count)
+        t = int(count) + 1 if concrete else count + 1
         if max_grad_norm is not None:
-            flat_g = tree.leaves(_clip(grads, max_grad_norm))
+            flat_g = _clip(flat_g, max_grad_norm)
         if weight_decay:
-            decay = [decays(path, W) for path, W in tree.flatten_with_paths(params)]
-        else:
-            decay = [False] * len(flat)
-        new_W, new_slots = [], [[] for _ in slot_trees]
-        for W, g, slot, decayed in zip(flat, flat_g, rows, decay, strict=True):
-            if decayed and not decoupled:
+            decay = decay_flags(params, flat, d is not None)
+        new_W, new_slots = [], [[] for _ in slot_rows]
+        for i, (W, g) in enumerate(zip(flat, flat_g, strict=True)):
+            if weight_decay and decay[i] and not decoupled:
                 g = g + weight_decay * W
-            W_next, slot_next = rule(W, g, slot, lr, t)
-            if decayed and decoupled:
+            if slot_rows:
+                W_next, slot_next = rule(W, g, tuple(leaves[i] for leaves in slot_rows), lr, t)
+                for acc, value in zip(new_slots, slot_next, strict=True):
+                    acc.append(_new_leaf(W, value))
+            else:
+                W_next = rule(W, g, (), lr, t)[0]
+            if weight_decay and decay[i] and decoupled:
                 W_next = _descend(W_next, lr * weight_decay * W)
-            new_W.append(_new_leaf(W, W_next))
-            for acc, value in zip(new_slots, slot_next, strict=True):
-                acc.append(_new_leaf(W, value))
+            if type(W_next) is np.ndarray and W_next.dtype == W.dtype:  # _new_leaf, inlined
+                W_next.flags.writeable = False
+            else:
+                W_next = _new_leaf(W, W_next)
+            new_W.append(W_next)
         if concrete:
             next_count = np.asarray(t, dtype=np.int64)
             next_count.flags.writeable = False
         else:
             next_count = t
-        return tree.unflatten_as(params, new_W), state_type(
-            next_count, *[tree.unflatten_as(params, leaves) for leaves in new_slots])
+        rebuild = d.build if d is not None else functools.partial(tree.unflatten_as, params)
+        return rebuild(new_W), state_type(next_count, *[rebuild(leaves) for leaves in new_slots])
 
     init.__qualname__ = init.__name__ = f"{name}.init"
     update.__qualname__ = update.__name__ = f"{name}.update"

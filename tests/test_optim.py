@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
+from helpers import assert_bitwise_equal, assert_trees_close
 
 from funcnet import optim
 from funcnet import tree as ftree
@@ -725,3 +726,72 @@ def test_update_under_jax_jit_matches_numpy(name):
                         strict=True):
             np.testing.assert_allclose(np.asarray(b), a, rtol=0, atol=1e-6)
             assert np.asarray(b).dtype == a.dtype
+
+
+# --- the structure cache: update remembers the params' structure, and nothing else -------
+
+
+def _two_layouts():
+    a = ({"W": np.full((2, 3), 0.5), "b": np.full(3, -0.25)}, (), {"W": np.full((3, 1), 2.0)})
+    b = {"layers": [{"W": np.full((4,), 1.5)}], "scale": np.full((2, 2), -1.0)}
+    return a, b
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("options", [{}, {"weight_decay": 0.1}, {"max_grad_norm": 0.5}])
+def test_a_warm_optimizer_gives_what_a_fresh_one_gives(name, options):
+    """One optimizer moving between two structures, and through shapes that change under one
+    structure (the default decay mask reads ndim), agrees bitwise with a fresh optimizer per
+    call: the cache changes speed, never results."""
+    shared = make(name, **options)
+    a, b = _two_layouts()
+    reshaped = ({"W": np.full((6,), 0.5), "b": np.full(3, -0.25)}, (), {"W": np.full((3, 1), 2.0)})
+    states = {id(t): shared.init(t) for t in (a, b, reshaped)}
+    for t in (a, a, b, a, reshaped, a, b, b):
+        grads = ftree.map(lambda w: 0.3 * w + 0.1, t)
+        fresh = make(name, **options)
+        expected = fresh.update(grads, states[id(t)], t)
+        got = shared.update(grads, states[id(t)], t)
+        assert_bitwise_equal(expected, got, f"{name} update")
+        states[id(t)] = got[1]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_warm_optimizer_still_words_every_mismatch(name):
+    params = {"W": np.ones((2, 2)), "b": np.ones(2)}
+    opt = make(name)
+    state = opt.init(params)
+    opt.update(params, state, params)  # the structure is now cached
+    with pytest.raises(StructureError, match=rf"^{name}\.update: grads do not match the "
+                                             r"structure of params at params: expected a dict "
+                                             r"with keys \['W', 'b'\], got a dict with keys "
+                                             r"\['W'\]"):
+        opt.update({"W": np.ones((2, 2))}, state, params)
+    with pytest.raises(ShapeError, match=rf"^{name}\.update: grads at params\['b'\] has shape "
+                                         r"\(3,\), expected \(2,\)"):
+        opt.update({"W": np.ones((2, 2)), "b": np.ones(3)}, state, params)
+    with pytest.raises(ShapeError, match=r"grads at params\['W'\] has dtype float32"):
+        opt.update({"W": np.ones((2, 2), np.float32), "b": np.ones(2)}, state, params)
+    with pytest.raises(ArrayTypeError, match=r"params at params\['W'\] must be a float array"):
+        opt.update(params, state, {"W": np.ones((2, 2), np.int64), "b": np.ones(2)})
+    with pytest.raises(ArrayTypeError, match=r"state\.count to be a 0-d integer array"):
+        opt.update(params, state._replace(count=np.zeros(1, np.int64)), params)
+    if name != "sgd":
+        field = state._fields[1]
+        with pytest.raises(ShapeError, match=rf"state\.{field} at params\['W'\] has shape "
+                                             r"\(2, 3\), expected \(2, 2\)"):
+            opt.update(params, state._replace(**{field: {"W": np.ones((2, 3)),
+                                                         "b": np.ones(2)}}), params)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_warm_optimizer_takes_jax_arrays(name, jax):
+    """After numpy params, jax arrays of another structure: the general path, its structure."""
+    opt = make(name)
+    a, b = _two_layouts()
+    opt.update(a, opt.init(a), a)
+    b_jax = ftree.map(jax.numpy.asarray, b)
+    new, _ = opt.update(b_jax, opt.init(b), b_jax)
+    assert ftree.structure(new) == ftree.structure(b)
+    expected, _ = make(name).update(b, make(name).init(b), b)
+    assert_trees_close(ftree.map(np.asarray, new), expected, rtol=1e-6, atol=0)

@@ -82,6 +82,6 @@ def sigmoid_fn(x: Any, xp: Any) -> Any:
 
 def softmax_fn(x: Any, xp: Any) -> Any:
     """Softmax over the last axis, shifted by the row maximum so ``exp`` cannot overflow."""
-    shifted = x - xp.max(x, axis=-1, keepdims=True)
+    shifted = x - x.max(axis=-1, keepdims=True)
     e = xp.exp(xp.maximum(shifted, -exp_limit(x.dtype)))
-    return e / xp.sum(e, axis=-1, keepdims=True)
+    return e / e.sum(axis=-1, keepdims=True)

@@ -110,6 +110,26 @@ def _same_shape_target(name: str, pred: Any, target: Any) -> Any:
 
 def _class_target(name: str, pred: Any, target: Any) -> Any:
     """One-hot target in pred's dtype, from one-hot/probability rows or integer labels."""
+    if not (type(pred) is np.ndarray and type(target) is np.ndarray and pred.ndim == 2
+            and pred.dtype.kind == "f" and target.ndim == 1 and target.dtype.kind in "iu"
+            and target.shape[0] == pred.shape[0] and pred.shape[0]):
+        return _class_target_checked(name, pred, target)
+    # labels: every row of the one-hot has exactly one hit if and only if every label is in
+    # range (a count, where the range check with min and max takes two reductions)
+    hits = target[:, None] == np.arange(pred.shape[1])
+    if np.count_nonzero(hits) != target.shape[0]:
+        _check_labels(name, target, pred.shape[1])
+    return hits.astype(pred.dtype)
+
+
+def _check_labels(name: str, target: Any, classes: int) -> None:
+    if target.size and (target.min() < 0 or target.max() >= classes):
+        raise ShapeError(f"{name}: labels must lie in [0, {classes}), got values from "
+                         f"{target.min()} to {target.max()}")
+
+
+def _class_target_checked(name: str, pred: Any, target: Any) -> Any:
+    """``_class_target`` for any input: jax arrays, one-hot rows, or a mistake to word."""
     _check_pred(name, pred)
     if pred.ndim != 2:
         raise ShapeError(f"{name}: expected pred of shape (batch, classes), "
@@ -122,11 +142,8 @@ def _class_target(name: str, pred: Any, target: Any) -> Any:
     if target.ndim == 1 and np.dtype(target.dtype).kind in "iu":
         if target.shape[0] != batch:
             raise ShapeError(f"{name}: got {target.shape[0]} labels for a batch of {batch}")
-        if isinstance(target, np.ndarray) and target.size and (
-            target.min() < 0 or target.max() >= classes
-        ):
-            raise ShapeError(f"{name}: labels must lie in [0, {classes}), got values from "
-                             f"{target.min()} to {target.max()}")
+        if isinstance(target, np.ndarray):
+            _check_labels(name, target, classes)
         return xp.astype(target[:, None] == xp.arange(classes), pred.dtype)
     return _same_shape_target(name, pred, target)
 
@@ -141,7 +158,7 @@ def sum_of_squares() -> Loss:
     def forward(pred, target):
         t = _same_shape_target(name, pred, target)
         diff = pred - t
-        return 0.5 * namespace(diff).sum(diff * diff), DiffCache(diff, pred.shape[0])
+        return 0.5 * (diff * diff).sum(), DiffCache(diff, pred.shape[0])
 
     def backward(cache):
         return cache.diff
@@ -159,7 +176,7 @@ def mse() -> Loss:
     def forward(pred, target):
         t = _same_shape_target(name, pred, target)
         diff = pred - t
-        return namespace(diff).sum(diff * diff) / pred.shape[0], DiffCache(diff, pred.shape[0])
+        return (diff * diff).sum() / pred.shape[0], DiffCache(diff, pred.shape[0])
 
     def backward(cache):
         return cache.diff * (2 / cache.batch)
@@ -180,7 +197,7 @@ def cross_entropy() -> Loss:
         t = _class_target(name, pred, target)
         xp = namespace(pred, t)
         batch = pred.shape[0]
-        return -xp.sum(t * xp.log(pred + LOG_GUARD)) / batch, ProbCache(pred, t, batch)
+        return -(t * xp.log(pred + LOG_GUARD)).sum() / batch, ProbCache(pred, t, batch)
 
     def backward(cache):
         return -cache.target / (cache.pred + LOG_GUARD) / cache.batch
@@ -228,12 +245,14 @@ def softmax_cross_entropy() -> Loss:
     def forward(pred, target):
         t = _class_target(name, pred, target)
         xp = namespace(pred, t)
-        shifted = pred - xp.max(pred, axis=-1, keepdims=True)
-        e = xp.exp(xp.clip(shifted, -exp_limit(pred.dtype), None))
-        total = xp.sum(e, axis=-1, keepdims=True)
+        # reductions as array methods (on numpy and jax alike): numpy's np.max and np.sum
+        # wrappers cost a few microseconds per call, which a batch of one notices
+        shifted = pred - pred.max(axis=-1, keepdims=True)
+        e = xp.exp(xp.maximum(shifted, -exp_limit(pred.dtype)))
+        total = e.sum(axis=-1, keepdims=True)
         log_probs = shifted - xp.log(total)
         batch = pred.shape[0]
-        return -xp.sum(t * log_probs) / batch, LogitCache(e / total, t, batch)
+        return -(t * log_probs).sum() / batch, LogitCache(e / total, t, batch)
 
     def backward(cache):
         probs, t, batch = cache
@@ -259,9 +278,9 @@ def sigmoid_binary_cross_entropy() -> Loss:
         positive = pred > 0
         magnitude = xp.where(positive, pred, -pred)
         per_element = (xp.where(positive, pred, 0) - pred * t
-                       + xp.log1p(xp.exp(-xp.clip(magnitude, None, exp_limit(pred.dtype)))))
+                       + xp.log1p(xp.exp(-xp.minimum(magnitude, exp_limit(pred.dtype)))))
         batch = pred.shape[0]
-        return xp.sum(per_element) / batch, LogitCache(sigmoid_fn(pred, xp), t, batch)
+        return per_element.sum() / batch, LogitCache(sigmoid_fn(pred, xp), t, batch)
 
     def backward(cache):
         probs, t, batch = cache

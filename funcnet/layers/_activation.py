@@ -173,6 +173,6 @@ def softmax() -> Layer:
         return y, y
 
     def grad(y, dy, xp):
-        return y * (dy - xp.sum(dy * y, axis=-1, keepdims=True))
+        return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
 
     return _elementwise("softmax", apply, grad, min_in_rank=1)

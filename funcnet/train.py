@@ -156,6 +156,11 @@ def _check_batch_size(who: str, batch_size: Any, n: int) -> int:
     return batch_size
 
 
+#: Data up to this size is shuffled with one gather per epoch and then sliced (a view per
+#: batch); larger data is gathered batch by batch, so no second copy of it is ever made.
+_GATHER_ONCE_BYTES = 64 * 2**20
+
+
 def minibatches(key: Any, x: Any, y: Any, batch_size: int, *, shuffle: bool = True,
                 drop_last: bool = False) -> list[tuple[Any, Any]]:
     """Split ``(x, y)`` into minibatches: every sample exactly once per epoch.
@@ -186,6 +191,9 @@ def minibatches(key: Any, x: Any, y: Any, batch_size: int, *, shuffle: bool = Tr
         return [(x[i:i + batch_size], y[i:i + batch_size]) for i in stops]
     order = random.permutation(key, n)
     stops = range(0, n - batch_size + 1 if drop_last else n, batch_size)
+    if x.nbytes + y.nbytes <= _GATHER_ONCE_BYTES:  # one shuffled copy, then cheap slices
+        x, y = x[order], y[order]
+        return [(x[i:i + batch_size], y[i:i + batch_size]) for i in stops]
     return [(x[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in stops]
 
 
@@ -208,6 +216,42 @@ def _forward(net: Layer, params: Any, x: Any, *, train: bool, key: Any = None,
     return net.forward(params, x, **kwargs)
 
 
+def _gradient_fn(net: Layer, loss: Loss) -> Callable[..., tuple[Any, Any, Any]]:
+    """``grad_fn(params, x, y, key, model_state) -> (value, grads, model_state)``.
+
+    What the network is (the extras its layers take, whether its first layer
+    can skip dx) is looked up once here, not on every step.
+    """
+    wanted = extras(net)
+    takes_train, takes_key, takes_state = ("train" in wanted, "key" in wanted,
+                                           "state" in wanted)
+    forward, backward = net.forward, net.backward
+    loss_forward, loss_backward = loss.forward, loss.backward
+    skip_dx = skips_dx(net)  # the data needs no gradient: skip the first layer's dx product
+
+    def grad_fn(params, x, y, key, model_state):
+        if wanted:
+            kwargs = {}
+            if takes_train:
+                kwargs["train"] = True
+            if takes_key:
+                kwargs["key"] = key
+            if takes_state:
+                kwargs["state"] = model_state
+            pred, cache = forward(params, x, **kwargs)
+        else:
+            pred, cache = forward(params, x)
+        value, loss_cache = loss_forward(pred, y)
+        dpred = loss_backward(loss_cache)
+        if skip_dx:
+            _, grads = backward(cache, dpred, need_dx=False)
+        else:
+            _, grads = backward(cache, dpred)
+        return value, grads, (cache.state if takes_state else model_state)
+
+    return grad_fn
+
+
 def value_and_grad(net: Layer, loss: Loss, params: Any, x: Any, y: Any, *, key: Any = None,
                    model_state: Any = ()) -> tuple[Any, Any, Any]:
     """The loss and its gradient w.r.t. params, by the hand-written backward pass.
@@ -215,18 +259,19 @@ def value_and_grad(net: Layer, loss: Loss, params: Any, x: Any, y: Any, *, key: 
     Returns:
       ``(value, grads, new_model_state)``; ``grads`` has params' structure.
     """
-    pred, cache = _forward(net, params, x, train=True, key=key, model_state=model_state)
-    value, loss_cache = loss.forward(pred, y)
-    dpred = loss.backward(loss_cache)
-    if skips_dx(net):  # the data needs no gradient: skip the first layer's dx product
-        _, grads = net.backward(cache, dpred, need_dx=False)
-    else:
-        _, grads = net.backward(cache, dpred)
-    new_model_state = cache.state if "state" in extras(net) else model_state
-    return value, grads, new_model_state
+    return _gradient_fn(net, loss)(params, x, y, key, model_state)
 
 
-def _nonfinite_report(who: str, where: str, value: Any, grads: Any, params: Any) -> str:
+def _where_text(where: Any) -> str:
+    """``where`` as ``_epoch_steps`` passes it, (epoch, step, batch), or a caller's text."""
+    if isinstance(where, tuple):
+        epoch, step, batch = where
+        return f"epoch {epoch}, step {step} (batch {batch} of the epoch)"
+    return str(where)
+
+
+def _nonfinite_report(who: str, where: Any, value: Any, grads: Any, params: Any) -> str:
+    where = _where_text(where)
     if not math.isfinite(float(value)):
         path = tree.first_nonfinite(params)
         if path is not None:
@@ -250,6 +295,29 @@ def _all_finite(value: Any, grads: Any) -> bool:
     return True
 
 
+def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer) -> Callable[..., StepResult]:
+    """``step(params, opt_state, x, y, key, model_state, check, where) -> StepResult``:
+    ``train_step`` with the model looked up once (``run_epoch`` builds it per epoch).
+    ``where`` is text, or ``(epoch, step, batch)``, worded only for an error."""
+    grad_fn, update = _gradient_fn(net, loss), optimizer.update
+
+    def step(params, opt_state, x, y, key, model_state, check, where):
+        try:
+            value, grads, model_state = grad_fn(params, x, y, key, model_state)
+        except FloatingPointError as e:  # numpy set to raise (np.seterr): the same story
+            if isinstance(e, NonFiniteError):
+                raise
+            raise NonFiniteError(f"train_step: {e} at {_where_text(where)} (numpy raises on "
+                                 f"floating-point errors here); lower the learning rate or "
+                                 f"check the data") from e
+        if check and not _all_finite(value, grads):
+            raise NonFiniteError(_nonfinite_report("train_step", where, value, grads, params))
+        params, opt_state = update(grads, opt_state, params)
+        return StepResult(params, opt_state, model_state, float(value), grads)
+
+    return step
+
+
 def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_state: Any,
                x: Any, y: Any, *, key: Any = None, model_state: Any = (),
                check: bool = True, where: str = "a step") -> StepResult:
@@ -259,18 +327,8 @@ def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_st
     raises ``NonFiniteError`` naming ``where`` and the parameter path, before
     the update. ``run_epoch`` checks more cheaply (see there).
     """
-    try:
-        value, grads, model_state = value_and_grad(net, loss, params, x, y, key=key,
-                                                   model_state=model_state)
-    except FloatingPointError as e:  # numpy set to raise (np.seterr): the same story, told here
-        if isinstance(e, NonFiniteError):
-            raise
-        raise NonFiniteError(f"train_step: {e} at {where} (numpy raises on floating-point "
-                             f"errors here); lower the learning rate or check the data") from e
-    if check and not _all_finite(value, grads):
-        raise NonFiniteError(_nonfinite_report("train_step", where, value, grads, params))
-    params, opt_state = optimizer.update(grads, opt_state, params)
-    return StepResult(params, opt_state, model_state, float(value), grads)
+    return _step_fn(net, loss, optimizer)(params, opt_state, x, y, key, model_state, check,
+                                          where)
 
 
 # --- evaluation --------------------------------------------------------------------------
@@ -361,11 +419,10 @@ def _epoch_steps(config: Config, state: TrainState, *, check: bool):
                   else (None,) * len(batches))
     params, opt_state, model_state, step = (state.params, state.opt_state, state.model_state,
                                             state.step)
+    step_fn = _step_fn(net, loss, optimizer)
     losses = []
     for i, ((xb, yb), k) in enumerate(zip(batches, layer_keys, strict=True)):
-        result = train_step(net, loss, optimizer, params, opt_state, xb, yb, key=k,
-                            model_state=model_state, check=check,
-                            where=f"epoch {state.epoch}, step {step} (batch {i} of the epoch)")
+        result = step_fn(params, opt_state, xb, yb, k, model_state, check, (state.epoch, step, i))
         if not math.isfinite(result.loss):
             return None
         params, opt_state, model_state = result.params, result.opt_state, result.model_state

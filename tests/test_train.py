@@ -1105,3 +1105,17 @@ def test_numpy_floating_point_errors_become_nonfinite_errors_with_the_step():
     with pytest.raises(NonFiniteError, match=r"train_step: overflow .* at epoch \d+, step \d+"):
         train.fit(net, losses.sum_of_squares(), optim.sgd(1e6), params, (d.x, d.t * 1e150),
                   epochs=3, batch_size=1, key=random.key(1), progress=False)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 7])
+def test_minibatches_are_the_same_gathered_once_or_batch_by_batch(batch_size, monkeypatch):
+    """Small data is shuffled with one gather per epoch, large data batch by batch: the
+    batches hold the same values either way, so a run does not depend on the data's size."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((10, 3)), rng.integers(0, 4, 10)
+    once = train.minibatches(random.key(5), x, y, batch_size, drop_last=batch_size == 3)
+    monkeypatch.setattr(train, "_GATHER_ONCE_BYTES", 0)
+    by_batch = train.minibatches(random.key(5), x, y, batch_size, drop_last=batch_size == 3)
+    assert len(once) == len(by_batch)
+    for (xa, ya), (xb, yb) in zip(once, by_batch, strict=True):
+        assert xa.tobytes() == xb.tobytes() and ya.tobytes() == yb.tobytes()

@@ -103,9 +103,14 @@ def dense(
         x, W = cache
         if not (type(dy) is np.ndarray and dy.shape == (x.shape[0], W.shape[1])):
             check_grad(name, dy, (x.shape[0], W.shape[1]))
-        xp = np if type(dy) is np.ndarray and type(W) is np.ndarray else namespace(dy, W)
-        dx = xp.dot(dy, W.T) if need_dx else None
-        return dx, {"W": xp.dot(x.T, dy), "b": dy.sum(axis=0)}
+        if type(dy) is np.ndarray and type(W) is np.ndarray and type(x) is np.ndarray:
+            dx = np.dot(dy, W.T) if need_dx else None  # BLAS reads a transpose for free
+            return dx, {"W": np.dot(x.T, dy), "b": dy.sum(axis=0)}
+        # the same products as contractions over named axes: under jax.jit, XLA would copy
+        # an explicit transpose before the product
+        xp = namespace(dy, W, x)
+        dx = xp.tensordot(dy, W, axes=(1, 1)) if need_dx else None
+        return dx, {"W": xp.tensordot(x, dy, axes=(0, 0)), "b": dy.sum(axis=0)}
 
     return make_layer(name, init, forward, backward, can_skip_dx=True)
 

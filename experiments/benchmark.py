@@ -5,8 +5,9 @@ hold on a noisy machine; each time is the median of the repeats after a
 warm-up. A step is forward, loss, backward and an SGD update on one batch.
 
 Peers:
-- funcnet: the numpy path, a step as ``fit`` runs it (``train.train_step`` with the
-  loss checked every step; ``run_epoch`` checks the params once per epoch).
+- funcnet: the numpy path, steps as ``fit`` runs them: ``train.run_epoch`` over an
+  epoch of copies of the batch (the loss checked every step, the params once per
+  epoch), timed per step.
 - imperative: the baseline, written here the textbook's way ("Deep Learning
   from Scratch" ch. 5): layer objects caching on ``self``, ``W -= lr * dW``
   in place, the input gradient of every layer (the first one included).
@@ -59,7 +60,6 @@ if __name__ == "__main__" and THREADS_VARIABLE not in os.environ:
     _pin_threads()
 
 import json  # noqa: E402
-import math  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -74,6 +74,7 @@ from funcnet import data, init, layers, losses, optim, plot, random, train  # no
 LEARNING_RATE = 0.01
 REGRESSION_EPOCHS = 200
 REPEATS = 7
+EPOCH_SAMPLES = 256  # the funcnet peer's epoch: this many samples, as copies of the batch
 TARGET_SECONDS = 0.15  # each timed repeat runs about this long
 PEERS = ("funcnet", "imperative", "jax-autodiff-jit", "torch-eager", "funcnet-jit", "roofline")
 
@@ -168,16 +169,18 @@ def funcnet_peer(problem: Problem) -> Callable[[], Any]:
                              epochs=REGRESSION_EPOCHS, batch_size=1, key=random.key(0),
                              progress=False)
         return run
-    state = {"params": params, "opt": opt.init(params)}
+    # as fit runs it: run_epoch over an epoch of copies of the batch, in order (the loss
+    # checked every step, the params once per epoch); timed per step
+    copies = max(1, EPOCH_SAMPLES // w.batch)
+    config = train.Config(net, loss, opt, np.concatenate([problem.x] * copies),
+                          np.concatenate([problem.y] * copies), w.batch, shuffle=False)
+    state = {"train": train.init_state(net, opt, params, random.key(0))}
 
-    def step():  # as fit's epochs run it: the loss checked every step, the params per epoch
-        r = train.train_step(net, loss, opt, state["params"], state["opt"], problem.x, problem.y,
-                             check=False)
-        if not math.isfinite(r.loss):
-            raise FloatingPointError("benchmark: the funcnet peer diverged")
-        state["params"], state["opt"] = r.params, r.opt_state
-        return r.loss
-    return step
+    def epoch():
+        state["train"] = train.run_epoch(config, state["train"])
+        return state["train"].history.loss[-1]
+    epoch.steps = copies
+    return epoch
 
 
 class Affine:
@@ -425,10 +428,11 @@ def time_peers(problem: Problem, peers: tuple[str, ...], repeats: int,
             fns[name] = fn
     counts = {name: _calls_per_repeat(fn, target) for name, fn in fns.items()}
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    steps_per_call = (REGRESSION_EPOCHS * len(problem.x)
-                      if problem.workload.kind == "regression" else 1)
     for _ in range(repeats):
         for name, fn in fns.items():
+            steps_per_call = (REGRESSION_EPOCHS * len(problem.x)
+                              if problem.workload.kind == "regression"
+                              else getattr(fn, "steps", 1))
             start = time.perf_counter()
             for _ in range(counts[name]):
                 fn()

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -254,17 +255,44 @@ def _descend(a: Any, b: Any) -> Any:
     return a - b
 
 
-def _step_down(W: Any, lr: Any, g: Any) -> Any:
-    """``W - lr g`` (through ``_descend``); on numpy arrays in a single fresh buffer.
+def _step_down(W: Any, lr: Any, g: Any, *, into: Any = None) -> Any:
+    """``W - lr g`` (through ``_descend``); on numpy arrays in a single buffer.
 
     The textbook writes ``W -= lr * dW`` into the weights; funcnet must leave
     ``W`` alone, and gets the same memory traffic by reusing ``lr * g``'s
-    buffer for the result.
+    buffer for the result: a fresh one, or ``into`` (the gradient itself, when
+    no one else can see it; see ``_private_leaves``).
     """
     if type(W) is np.ndarray and type(g) is np.ndarray and W.ndim:
-        scaled = np.multiply(g, lr)
+        scaled = np.multiply(g, lr, out=into)
         return np.subtract(W, scaled, out=scaled)
     return _descend(W, lr * g)
+
+
+def _references(g: Any) -> int:
+    return sys.getrefcount(g)
+
+
+def _private_leaves(flat_g: list) -> list[bool]:
+    """Which gradient leaves nothing outside the update can see: numpy arrays, writeable,
+    owning their memory (no view of something else), and held by no one but the grads
+    tree and this list (the same count of references as a fresh array in that place)."""
+    return [type(g) is np.ndarray and g.size >= _WORTH_REUSING and g.flags.writeable
+            and g.base is None and _references(g) == _PRIVATE_REFERENCES for g in flat_g]
+
+
+def _calibrate() -> int:
+    """The count ``_references`` gives for a leaf that only a tree and ``flat_g`` hold,
+    measured through the same code, so it holds on any Python version. Another holder
+    (a variable, a cache, a second place in the tree) adds to it, and is never written."""
+    grads = {"g": np.zeros(1)}
+    flat_g = list(grads.values())
+    return [_references(g) for g in flat_g][0]
+
+
+_PRIVATE_REFERENCES = _calibrate()
+#: Smaller gradients are not worth the count: a fresh buffer of them costs next to nothing.
+_WORTH_REUSING = 4096
 
 
 def _new_leaf(W: Any, value: Any) -> Any:
@@ -299,7 +327,7 @@ Rule = Callable[[Any, Any, tuple, Any, Any], tuple[Any, tuple]]
 
 def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
                weight_decay: Any, decoupled: Any, decay_mask: Any,
-               max_grad_norm: Any) -> Optimizer:
+               max_grad_norm: Any, rule_into_grad: Rule | None = None) -> Optimizer:
     """Wrap a leafwise ``rule(W, g, slots, lr, t) -> (new_W, new_slots)`` into an Optimizer."""
     learning_rate = _learning_rate(name, learning_rate)
     weight_decay = _number(name, "weight_decay", weight_decay)
@@ -398,7 +426,7 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
             known[1] = (shapes, flags)
         return flags
 
-    def update(grads, state, params):
+    def apply(grads, state, params, grads_owned):
         d = known[0]
         found = fast_leaves(d, grads, state, params)
         fast = found is not None
@@ -417,11 +445,15 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
             flat_g = _clip(flat_g, max_grad_norm)
         if weight_decay:
             decay = decay_flags(params, flat, d is not None)
+        owned = (_private_leaves(flat_g) if grads_owned and rule_into_grad is not None
+                 and not (weight_decay and not decoupled) else ())
         new_W, new_slots = [], [[] for _ in slot_rows]
         for i, (W, g) in enumerate(zip(flat, flat_g, strict=True)):
             if weight_decay and decay[i] and not decoupled:
                 g = g + weight_decay * W
-            if slot_rows:
+            if owned and owned[i]:
+                W_next = rule_into_grad(W, g, (), lr, t)[0]
+            elif slot_rows:
                 W_next, slot_next = rule(W, g, tuple(leaves[i] for leaves in slot_rows), lr, t)
                 for acc, value in zip(new_slots, slot_next, strict=True):
                     acc.append(_new_leaf(W, value))
@@ -442,8 +474,17 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
         rebuild = d.build if d is not None else functools.partial(tree.unflatten_as, params)
         return rebuild(new_W), state_type(next_count, *[rebuild(leaves) for leaves in new_slots])
 
+    def update(grads, state, params):
+        return apply(grads, state, params, False)
+
+    def update_owning_grads(grads, state, params):
+        """``update`` for a caller that drops ``grads`` right after (``train.run_epoch``):
+        it may write the new params into gradient arrays that nothing else holds."""
+        return apply(grads, state, params, True)
+
     init.__qualname__ = init.__name__ = f"{name}.init"
     update.__qualname__ = update.__name__ = f"{name}.update"
+    update.funcnet_owning_grads = update_owning_grads
     return Optimizer(init, update)
 
 
@@ -468,8 +509,12 @@ def sgd(learning_rate: Any, *, weight_decay: float = 0.0, decoupled: bool = Fals
     def rule(W, g, slots, lr, t):
         return _step_down(W, lr, g), ()
 
+    def rule_into_grad(W, g, slots, lr, t):  # the same step, written into g's own buffer
+        return _step_down(W, lr, g, into=g), ()
+
     return _optimizer("sgd", learning_rate, SgdState, rule, weight_decay=weight_decay,
-                      decoupled=decoupled, decay_mask=decay_mask, max_grad_norm=max_grad_norm)
+                      decoupled=decoupled, decay_mask=decay_mask, max_grad_norm=max_grad_norm,
+                      rule_into_grad=rule_into_grad)
 
 
 def momentum(learning_rate: Any, momentum: float = 0.9, *, weight_decay: float = 0.0,

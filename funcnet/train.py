@@ -295,11 +295,18 @@ def _all_finite(value: Any, grads: Any) -> bool:
     return True
 
 
-def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer) -> Callable[..., StepResult]:
+def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer, *,
+             drops_grads: bool = False) -> Callable[..., StepResult]:
     """``step(params, opt_state, x, y, key, model_state, check, where) -> StepResult``:
     ``train_step`` with the model looked up once (``run_epoch`` builds it per epoch).
-    ``where`` is text, or ``(epoch, step, batch)``, worded only for an error."""
+    ``where`` is text, or ``(epoch, step, batch)``, worded only for an error.
+
+    ``drops_grads``: the caller never reads ``StepResult.grads`` (it is None then), so a
+    funcnet optimizer may write the new params into the gradients' own buffers.
+    """
     grad_fn, update = _gradient_fn(net, loss), optimizer.update
+    if drops_grads:
+        update = getattr(update, "funcnet_owning_grads", update)
 
     def step(params, opt_state, x, y, key, model_state, check, where):
         try:
@@ -313,7 +320,8 @@ def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer) -> Callable[..., Step
         if check and not _all_finite(value, grads):
             raise NonFiniteError(_nonfinite_report("train_step", where, value, grads, params))
         params, opt_state = update(grads, opt_state, params)
-        return StepResult(params, opt_state, model_state, float(value), grads)
+        return StepResult(params, opt_state, model_state, float(value),
+                          None if drops_grads else grads)
 
     return step
 
@@ -419,7 +427,7 @@ def _epoch_steps(config: Config, state: TrainState, *, check: bool):
                   else (None,) * len(batches))
     params, opt_state, model_state, step = (state.params, state.opt_state, state.model_state,
                                             state.step)
-    step_fn = _step_fn(net, loss, optimizer)
+    step_fn = _step_fn(net, loss, optimizer, drops_grads=True)
     losses = []
     for i, ((xb, yb), k) in enumerate(zip(batches, layer_keys, strict=True)):
         result = step_fn(params, opt_state, xb, yb, k, model_state, check, (state.epoch, step, i))

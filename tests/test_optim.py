@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-from helpers import assert_bitwise_equal, assert_trees_close
+from helpers import assert_bitwise_equal, assert_trees_close, snapshot
 
 from funcnet import optim
 from funcnet import tree as ftree
@@ -795,3 +795,58 @@ def test_a_warm_optimizer_takes_jax_arrays(name, jax):
     assert ftree.structure(new) == ftree.structure(b)
     expected, _ = make(name).update(b, make(name).init(b), b)
     assert_trees_close(ftree.map(np.asarray, new), expected, rtol=1e-6, atol=0)
+
+
+# --- sgd may write the new params into gradients no one else can see ---------------------
+
+
+def _fresh_grads():
+    return ({"W": np.full((2, 3), 0.25), "b": np.full(3, -0.5)}, ())
+
+
+@pytest.fixture
+def reuse_any_size(monkeypatch):
+    monkeypatch.setattr(optim, "_WORTH_REUSING", 1)  # small arrays keep these tests readable
+
+
+def test_sgd_writes_into_private_gradients_only(reuse_any_size):
+    opt = optim.sgd(0.1)
+    params = ({"W": np.ones((2, 3)), "b": np.ones(3)}, ())
+    state = opt.init(params)
+    expected, _ = opt.update(_fresh_grads(), state, params)
+    owning = opt.update.funcnet_owning_grads
+
+    grads = _fresh_grads()  # held by this tree alone: its buffer may become the new W
+    address = grads[0]["W"].ctypes.data
+    got, _ = owning(grads, state, params)
+    assert got[0]["W"].ctypes.data == address and not got[0]["W"].flags.writeable
+    assert_bitwise_equal(expected, got, "owning update")
+
+    held = np.full((2, 3), 0.25)  # a variable here holds it too: never written
+    got, _ = owning(({"W": held, "b": np.full(3, -0.5)}, ()), state, params)
+    assert_bitwise_equal(expected, got, "owning update")
+    assert (held == 0.25).all()
+
+    twice = np.full(3, -0.5)  # the same array at two leaves
+    params2 = {"a": np.ones(3), "b": np.ones(3)}
+    got, _ = owning({"a": twice, "b": twice}, opt.init(params2), params2)
+    assert (twice == -0.5).all() and (got["a"] == 1.05).all() and (got["b"] == 1.05).all()
+
+    base = np.full((4, 3), 0.25)  # a view of another array, and a read-only array
+    frozen = np.full(3, -0.5)
+    frozen.flags.writeable = False
+    got, _ = owning(({"W": base[:2], "b": frozen}, ()), state, params)
+    assert (base == 0.25).all() and (frozen == -0.5).all()
+    assert_bitwise_equal(expected, got, "owning update")
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "sgd"])
+def test_other_optimizers_never_write_into_gradients(name, reuse_any_size):
+    opt = make(name)
+    params = ({"W": np.ones((2, 3)), "b": np.ones(3)}, ())
+    grads = _fresh_grads()
+    before = snapshot(grads)
+    expected = make(name).update(_fresh_grads(), opt.init(params), params)
+    got = opt.update.funcnet_owning_grads(grads, opt.init(params), params)
+    assert_bitwise_equal(before, grads, "grads")
+    assert_bitwise_equal(expected, got, f"{name} owning update")

@@ -1119,3 +1119,25 @@ def test_minibatches_are_the_same_gathered_once_or_batch_by_batch(batch_size, mo
     assert len(once) == len(by_batch)
     for (xa, ya), (xb, yb) in zip(once, by_batch, strict=True):
         assert xa.tobytes() == xb.tobytes() and ya.tobytes() == yb.tobytes()
+
+
+@pytest.mark.parametrize("optimizer", [optim.sgd(0.1), optim.sgd(0.1, weight_decay=0.01),
+                                       optim.adam(0.01)])
+def test_an_epoch_equals_its_train_steps_bitwise(optimizer):
+    """run_epoch lets sgd write new params into gradient buffers nothing else holds; the
+    numbers are those of train_step, which hands the gradients back untouched."""
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((24, 3)), rng.integers(0, 2, 24)
+    net = layers.mlp([5, 2], activation="tanh")
+    params, _ = net.init(random.key(0), (3,))
+    loss = losses.softmax_cross_entropy()
+    config = Config(net, loss, optimizer, x, y, 5)
+    state = train.init_state(net, optimizer, params, random.key(3))
+    after = train.run_epoch(config, state)
+    _, k_order, _ = random.split(state.key, 3)
+    p, s = params, state.opt_state
+    for xb, yb in train.minibatches(k_order, x, y, 5):
+        r = train.train_step(net, loss, optimizer, p, s, xb, yb)
+        p, s = r.params, r.opt_state
+    assert_bitwise_equal(p, after.params, "params")
+    assert_bitwise_equal(s, after.opt_state, "optimizer state")

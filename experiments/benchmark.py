@@ -159,16 +159,24 @@ def regression_run(step_on: Callable[[Any, Any], Any], x: Any, y: Any,
     return run
 
 
-def funcnet_peer(problem: Problem) -> Callable[[], Any]:
-    w = problem.workload
+def regression_fit(problem: Problem, *, jit: bool) -> Callable[[], Any]:
+    """Note 000's whole run as funcnet's ``fit`` does it (compiled when ``jit``)."""
     net, loss, params = funcnet_model(problem)
     opt = optim.sgd(LEARNING_RATE)
+
+    def run():
+        return train.fit(net, loss, opt, params, (problem.x, problem.y),
+                         epochs=REGRESSION_EPOCHS, batch_size=1, key=random.key(0),
+                         progress=False, jit=jit)
+    return run
+
+
+def funcnet_peer(problem: Problem) -> Callable[[], Any]:
+    w = problem.workload
     if w.kind == "regression":
-        def run():
-            return train.fit(net, loss, opt, params, (problem.x, problem.y),
-                             epochs=REGRESSION_EPOCHS, batch_size=1, key=random.key(0),
-                             progress=False)
-        return run
+        return regression_fit(problem, jit=False)
+    net, loss, params = funcnet_model(problem)
+    opt = optim.sgd(LEARNING_RATE)
     # as fit runs it: run_epoch over an epoch of copies of the batch, in order (the loss
     # checked every step, the params once per epoch); timed per step
     copies = max(1, EPOCH_SAMPLES // w.batch)
@@ -379,14 +387,10 @@ def funcnet_jit_peer(problem: Problem) -> Callable[[], Any] | None:
     except ImportError:
         return None
     w = problem.workload
+    if w.kind == "regression":
+        return regression_fit(problem, jit=True)
     net, loss, params = funcnet_model(problem)
     opt = optim.sgd(LEARNING_RATE)
-    if w.kind == "regression":
-        def run():
-            return train.fit(net, loss, opt, params, (problem.x, problem.y),
-                             epochs=REGRESSION_EPOCHS, batch_size=1, key=random.key(0),
-                             progress=False, jit=True)
-        return run
     step = jit.jit_step(net, loss, opt)
     state = {"params": jit.to_device(params), "opt": jit.to_device(opt.init(params))}
     x, y = jit.to_device(problem.x), jit.to_device(problem.y)

@@ -364,8 +364,11 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
         _slot_leaves(who, name, state, state_type, params, flat)
 
     # A cache of the structure of the params last updated (a TreeDef) and the decay
-    # choices made for it; it only saves time: every result is the same without it.
-    known: list = [None, None]  # [TreeDef, (shapes, decay flags)]
+    # choices made for it; it only saves time: every result is the same without it. One
+    # tuple (TreeDef, (shapes, decay flags) or None), read once per update and replaced
+    # whole, so that threads sharing this optimizer never pair one structure's TreeDef
+    # with another's decay flags.
+    known: list = [(None, None)]
 
     def fast_leaves(d, grads, state, params):
         """The leaves of params, grads and each slot tree, if all have d's structure,
@@ -415,26 +418,26 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
                     check(grads, state, params)
         return flat, flat_g, rows
 
-    def decay_flags(params, flat, fast):
-        """Which leaves weight decay touches, asked of decay_mask once per structure."""
+    def decay_flags(params, flat, d, cached):
+        """Which leaves weight decay touches, asked of decay_mask once per structure d
+        (``cached`` holds the flags last found for d) and shapes."""
         shapes = tuple(W.shape for W in flat)
-        cached = known[1]
-        if fast and cached is not None and cached[0] == shapes:
+        if d is not None and cached is not None and cached[0] == shapes:
             return cached[1]
         flags = [decays(path, W) for path, W in tree.flatten_with_paths(params)]
-        if fast:
-            known[1] = (shapes, flags)
+        if d is not None:
+            known[0] = (d, (shapes, flags))
         return flags
 
     def apply(grads, state, params, grads_owned):
-        d = known[0]
+        d, cached = known[0]
         found = fast_leaves(d, grads, state, params)
-        fast = found is not None
-        if not fast:
+        if found is None:
             found = general_leaves(grads, state, params)
             d = tree.treedef(params) if all(type(W) is np.ndarray for W in found[0]) else None
+            cached = None
             if d is not None:
-                known[:] = [d, None]
+                known[0] = (d, None)
         flat, flat_g, slot_rows = found
         count = state.count
         concrete = type(count) is np.ndarray
@@ -444,7 +447,7 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
         if max_grad_norm is not None:
             flat_g = _clip(flat_g, max_grad_norm)
         if weight_decay:
-            decay = decay_flags(params, flat, d is not None)
+            decay = decay_flags(params, flat, d, cached)
         owned = (_private_leaves(flat_g) if grads_owned and rule_into_grad is not None
                  and not (weight_decay and not decoupled) else ())
         new_W, new_slots = [], [[] for _ in slot_rows]

@@ -335,8 +335,9 @@ def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_st
     raises ``NonFiniteError`` naming ``where`` and the parameter path, before
     the update. ``run_epoch`` checks more cheaply (see there).
     """
+    # as text: a tuple is how run_epoch passes (epoch, step, batch), not a caller's words
     return _step_fn(net, loss, optimizer)(params, opt_state, x, y, key, model_state, check,
-                                          where)
+                                          str(where))
 
 
 # --- evaluation --------------------------------------------------------------------------

@@ -277,13 +277,20 @@ def test_batch_norm_forward_errors_name_the_layer():
 # --- conv2d ----------------------------------------------------------------------------------
 
 
+def _padded(x, padding):
+    """x inside a frame of zeros, ``padding`` (rows, columns) wide on each side."""
+    (ph, pw), (n, c, h, w) = padding, x.shape
+    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw))
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    return xp
+
+
 def _naive_conv(x, W, b, stride, padding):
     """The convolution by its definition: one output pixel at a time."""
     (sh, sw), (ph, pw) = stride, padding
     n, c, h, w = x.shape
     _, kh, kw, out = W.shape
-    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw))
-    xp[:, :, ph:ph + h, pw:pw + w] = x
+    xp = _padded(x, padding)
     oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
     y = np.zeros((n, out, oh, ow))
     for s in range(n):
@@ -300,8 +307,7 @@ def _naive_conv_backward(x, W, dy, stride, padding):
     (sh, sw), (ph, pw) = stride, padding
     n, c, h, w = x.shape
     _, kh, kw, out = W.shape
-    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw))
-    xp[:, :, ph:ph + h, pw:pw + w] = x
+    xp = _padded(x, padding)
     dxp, dW = np.zeros_like(xp), np.zeros_like(W)
     for s in range(n):
         for o in range(out):

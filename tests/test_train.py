@@ -794,6 +794,21 @@ def test_a_nan_gradient_by_design_names_the_first_parameter_path():
         _xor_fit(optim.sgd(0.1), loss=nan_loss)
 
 
+@pytest.mark.parametrize("where", ["my step 7", ("phase", 2, "b")])
+def test_train_step_names_the_callers_where_as_given(where):
+    """Any ``where`` a caller passes comes back as its text, a tuple included (run_epoch's
+    own (epoch, step, batch) triples are worded by it alone)."""
+    mse = losses.mse()
+    nan_loss = Loss(mse.forward, lambda cache: mse.backward(cache) * np.nan)
+    net = layers.dense(1)
+    params, _ = net.init(random.key(0), (2,))
+    opt = optim.sgd(0.1)
+    with pytest.raises(NonFiniteError, match=rf"non-finite gradient at {re.escape(str(where))}, "
+                                             r"at params\['W'\]"):
+        train.train_step(net, nan_loss, opt, params, opt.init(params), np.ones((3, 2)),
+                         np.ones((3, 1)), where=where)
+
+
 def test_large_finite_gradients_do_not_stop_training():
     net = layers.dense(100, dtype=np.float32)
     params, _ = net.init(random.key(0), (2,))

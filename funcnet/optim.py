@@ -13,6 +13,9 @@ returns ``Optimizer(init, update)``:
   each with exactly params' structure, shapes and dtypes.
 - Nothing is mutated: not ``grads``, ``state`` nor ``params``. The new params
   and the new state come back frozen (read-only), in the dtype of params.
+  (One internal exception: ``train.run_epoch``, which drops each step's
+  gradients, calls ``update.funcnet_owning_grads``, with which ``sgd`` may
+  write the new params into gradient arrays that nothing else holds.)
 - Leaf math goes through the leaves' namespace, so ``update`` also runs on
   jax arrays and under ``jax.jit``.
 

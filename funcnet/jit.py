@@ -13,8 +13,11 @@ jax arrays and compiled once. ``jax.grad`` is never called.
   uses it, so history, validation, snapshots, checkpoints and resume behave
   exactly as on the numpy path.
 - It runs on whatever device jax uses by default (the CPU, or a GPU where one
-  is present) without code changes. float64 params run in float64: jax's x64
-  mode is switched on around every call that needs it.
+  is present) without code changes.
+- Every call here runs in jax's x64 mode, whatever the global setting
+  (``jax_enable_x64``): funcnet's state holds 64-bit integers (the
+  optimizer's step count) and float64 params must stay float64. float32
+  params and data stay float32 in that mode.
 
 Layers that draw random numbers (dropout) take their keys on the host, so a
 net containing one is refused here with a clear error; train it on the numpy
@@ -55,15 +58,16 @@ def _jax():
     return jax, jnp
 
 
-def _wants_x64(*trees: Any) -> bool:
-    return any(np.dtype(leaf.dtype) in (np.float64, np.int64, np.uint64)
-               for t in trees for leaf in tree.leaves(t) if hasattr(leaf, "dtype"))
+def _x64():
+    """jax's x64 mode for this block, unless it is on already.
 
-
-def _x64(enabled: bool):
-    """x64 mode for this block when it is needed and not already on."""
+    The jit path always traces, runs and converts in this mode. With it off, jax
+    truncates 64-bit integers to 32 bits: the optimizer's int64 step count would come
+    back as int32 (a warning, a second trace, and a ``lax.scan`` carry whose dtype
+    changes, which jax refuses), and float64 params would silently run in float32.
+    """
     jax, _ = _jax()
-    if not enabled or jax.config.jax_enable_x64:
+    if jax.config.jax_enable_x64:
         return contextlib.nullcontext()
     return jax.enable_x64(True)
 
@@ -71,7 +75,7 @@ def _x64(enabled: bool):
 def to_device(value: Any) -> Any:
     """Every array leaf as a jax array on the default device (dtype kept, x64 as needed)."""
     jax, jnp = _jax()
-    with _x64(_wants_x64(value)):
+    with _x64():
         return tree.map(lambda a: jnp.asarray(a) if hasattr(a, "shape") else a, value)
 
 
@@ -101,9 +105,9 @@ def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
         return params, opt_state, model_state, value
 
     def step(params, opt_state, x, y, model_state=()):
-        if jax.config.jax_enable_x64:  # already on: nothing to switch (the hot path)
+        if jax.config.jax_enable_x64:  # already on: nothing to switch
             return compiled(params, opt_state, x, y, model_state)
-        with _x64(_wants_x64(params, x)):
+        with jax.enable_x64(True):
             return compiled(params, opt_state, x, y, model_state)
 
     return step
@@ -117,7 +121,6 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
     n, size = len(config.x), config.batch_size
     full = n // size
     rest = 0 if config.drop_last else n - full * size
-    x64 = _wants_x64(config.x, config.y)
 
     def body(carry, batch):
         params, opt_state, model_state = carry
@@ -137,13 +140,13 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
             losses = jnp.concatenate([losses, last[None]])
         return carry, losses
 
-    with _x64(x64):
+    with _x64():
         x_dev, y_dev = jnp.asarray(config.x), jnp.asarray(config.y)
 
     def run(state: TrainState) -> TrainState:
         next_key, k_order, _ = random.split(state.key, 3)  # the numpy path's split
         order = random.permutation(k_order, n) if config.shuffle else np.arange(n)
-        with _x64(x64 or _wants_x64(state.params)):
+        with _x64():
             (params, opt_state, model_state), losses = epoch(
                 to_device(state.params), to_device(state.opt_state),
                 to_device(state.model_state), x_dev, y_dev, jnp.asarray(order))

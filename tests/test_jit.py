@@ -27,12 +27,24 @@ def _classifier(dtype=np.float64):
     return net, losses.softmax_cross_entropy(), params, (x, y)
 
 
+@pytest.fixture(params=[False, True], ids=["x64-off", "x64-on"])
+def jax_x64(request):
+    """jax's global ``jax_enable_x64`` as a user may have it (off is jax's default); the
+    jit path must behave the same under either, so the setting is restored afterwards."""
+    import jax
+
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", request.param)
+    yield request.param
+    jax.config.update("jax_enable_x64", before)
+
+
 @pytest.mark.parametrize("make, optimizer, batch_size", [
     (_regression, optim.sgd(0.1), 1),
     (_classifier, optim.adam(1e-2), 32),  # 150 = 4 * 32 + 22: a smaller last batch
     (_classifier, optim.momentum(0.05), 150),
 ])
-def test_fit_jit_matches_the_numpy_path(make, optimizer, batch_size):
+def test_fit_jit_matches_the_numpy_path(make, optimizer, batch_size, jax_x64):
     net, loss, params, xy = make()
     kwargs = dict(epochs=4, batch_size=batch_size, key=random.key(11), progress=False,
                   validation=xy, snapshot=(xy[0][:5], 2))
@@ -50,12 +62,47 @@ def test_fit_jit_matches_the_numpy_path(make, optimizer, batch_size):
         assert isinstance(leaf, np.ndarray) and not leaf.flags.writeable
 
 
-def test_fit_jit_keeps_float32():
-    net, loss, params, xy = _classifier(np.float32)
-    state = train.fit(net, loss, optim.sgd(0.1), params, xy, epochs=2, batch_size=50,
-                      key=random.key(0), progress=False, jit=True)
+def _regression32():
+    d = data.sine_regression(dtype=np.float32)
+    net = layers.mlp([3, 1], activation="sigmoid", dtype=np.float32)
+    params, _ = net.init(random.key(0), (1,))
+    return net, losses.sum_of_squares(), params, (d.x, d.t)
+
+
+@pytest.mark.parametrize("make, batch_size", [
+    (_regression32, 1),  # float32 data: nothing 64-bit but the optimizer's step count
+    (lambda: _classifier(np.float32), 50),  # int64 labels
+])
+def test_fit_jit_keeps_float32_and_an_int64_count(make, batch_size, jax_x64):
+    # with jax's x64 off (its default) the int64 count once came back from the scan as
+    # int32, which jax refused as a carry of another dtype
+    net, loss, params, xy = make()
+    kwargs = dict(epochs=3, batch_size=batch_size, key=random.key(0), progress=False)
+    compiled = train.fit(net, loss, optim.sgd(0.1), params, xy, jit=True, **kwargs)
+    plain = train.fit(net, loss, optim.sgd(0.1), params, xy, **kwargs)
     assert all(leaf.dtype == np.float32 for leaf in __import__("funcnet").tree.leaves(
-        state.params))
+        compiled.params))
+    assert compiled.opt_state.count.dtype == np.int64
+    assert int(compiled.opt_state.count) == int(plain.opt_state.count)
+    assert_trees_close(compiled.params, plain.params, rtol=1e-4, atol=1e-6, what="params")
+
+
+def test_jit_step_keeps_its_dtypes_under_either_x64_setting(jax_x64):
+    # float64 params must not be truncated to float32, nor the count to int32 (which
+    # also warned and traced the step a second time)
+    from funcnet import jit
+
+    for dtype in (np.float32, np.float64):
+        net, loss, params, (x, y) = _classifier(dtype)
+        opt = optim.sgd(0.1)
+        step = jit.jit_step(net, loss, opt)
+        p, o = jit.to_device(params), jit.to_device(opt.init(params))
+        xd, yd = jit.to_device(x[:32]), jit.to_device(y[:32])
+        for _ in range(2):
+            p, o, _, value = step(p, o, xd, yd)
+        assert [leaf.dtype for leaf in __import__("funcnet").tree.leaves(jit.to_numpy(p))] \
+            == [dtype] * 4
+        assert o.count.dtype == np.int64 and int(o.count) == 2
 
 
 def test_jit_step_equals_train_step():

@@ -259,14 +259,16 @@ def _descend(a: Any, b: Any) -> Any:
 
 
 def _step_down(W: Any, lr: Any, g: Any, *, into: Any = None) -> Any:
-    """``W - lr g`` (through ``_descend``); on numpy arrays in a single buffer.
+    """``W - lr g`` (through ``_descend``); on large numpy arrays in a single buffer.
 
     The textbook writes ``W -= lr * dW`` into the weights; funcnet must leave
     ``W`` alone, and gets the same memory traffic by reusing ``lr * g``'s
     buffer for the result: a fresh one, or ``into`` (the gradient itself, when
-    no one else can see it; see ``_private_leaves``).
+    no one else can see it; see ``_private_leaves``). Below ``_WORTH_REUSING``
+    elements the plain expression is faster (numpy's ``out=`` costs more than a
+    small buffer).
     """
-    if type(W) is np.ndarray and type(g) is np.ndarray and W.ndim:
+    if type(g) is np.ndarray and g.size >= _WORTH_REUSING and type(W) is np.ndarray:
         scaled = np.multiply(g, lr, out=into)
         return np.subtract(W, scaled, out=scaled)
     return _descend(W, lr * g)
@@ -294,7 +296,7 @@ def _calibrate() -> int:
 
 
 _PRIVATE_REFERENCES = _calibrate()
-#: Smaller gradients are not worth the count: a fresh buffer of them costs next to nothing.
+#: Smaller arrays are not worth reusing: a fresh buffer of them costs next to nothing.
 _WORTH_REUSING = 4096
 
 
@@ -376,7 +378,8 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
     def fast_leaves(d, grads, state, params):
         """The leaves of params, grads and each slot tree, if all have d's structure,
         numpy leaves of one float shape and dtype per path, and a plain count; else None
-        (the general path then checks everything and words any error)."""
+        (the general path then checks everything and words any error). Last comes
+        whether any gradient leaf has ``_WORTH_REUSING`` elements or more."""
         if d is None or type(state) is not state_type:
             return None
         count = state.count
@@ -385,9 +388,12 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
         flat, flat_g = d.leaves_of(params), d.leaves_of(grads)
         if flat is None or flat_g is None:
             return None
+        big = False  # any leaf large enough for a gradient buffer to be worth reusing
         for W, g in zip(flat, flat_g, strict=False):  # equal lengths: both match d
             if not (W.dtype.kind == "f" and g.shape == W.shape and g.dtype == W.dtype):
                 return None
+            if g.size >= _WORTH_REUSING:
+                big = True
         rows = []
         for slot_tree in state[1:]:
             leaves = d.leaves_of(slot_tree)
@@ -397,10 +403,11 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
                 if not (v.shape == W.shape and v.dtype == W.dtype):
                     return None
             rows.append(leaves)
-        return flat, flat_g, rows
+        return flat, flat_g, rows, big
 
     def general_leaves(grads, state, params):
-        """The same leaves for any trees (jax arrays, traced values), checked as needed."""
+        """The same leaves for any trees (jax arrays, traced values), checked as needed
+        (``True`` last: any leaf may be worth reusing)."""
         count = getattr(state, "count", None)
         if not (type(state) is state_type and is_array(count) and np.ndim(count) == 0
                 and np.dtype(count.dtype).kind in "iu"):  # a traced count under jit is fine
@@ -419,7 +426,7 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
                 if not (getattr(leaves[i], "shape", None) == W.shape
                         and leaves[i].dtype == W.dtype):
                     check(grads, state, params)
-        return flat, flat_g, rows
+        return flat, flat_g, rows, True
 
     def decay_flags(params, flat, d, cached):
         """Which leaves weight decay touches, asked of decay_mask once per structure d
@@ -441,7 +448,7 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
             cached = None
             if d is not None:
                 known[0] = (d, None)
-        flat, flat_g, slot_rows = found
+        flat, flat_g, slot_rows, big = found
         count = state.count
         concrete = type(count) is np.ndarray
         lr = learning_rate if type(learning_rate) is float else _rate_at(name, learning_rate,
@@ -449,32 +456,37 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Rule, *,
         t = int(count) + 1 if concrete else count + 1
         if max_grad_norm is not None:
             flat_g = _clip(flat_g, max_grad_norm)
-        if weight_decay:
-            decay = decay_flags(params, flat, d, cached)
-        owned = (_private_leaves(flat_g) if grads_owned and rule_into_grad is not None
+        owned = (_private_leaves(flat_g) if big and grads_owned and rule_into_grad is not None
                  and not (weight_decay and not decoupled) else ())
-        new_W, new_slots = [], [[] for _ in slot_rows]
-        for i, (W, g) in enumerate(zip(flat, flat_g, strict=True)):
-            if weight_decay and decay[i] and not decoupled:
-                g = g + weight_decay * W
-            if owned and owned[i]:
-                W_next = rule_into_grad(W, g, (), lr, t)[0]
-            elif slot_rows:
-                W_next, slot_next = rule(W, g, tuple(leaves[i] for leaves in slot_rows), lr, t)
-                for acc, value in zip(new_slots, slot_next, strict=True):
-                    acc.append(_new_leaf(W, value))
+        if not (slot_rows or weight_decay or owned):  # the rule alone (sgd, as usual)
+            new_W = [rule(W, g, (), lr, t)[0] for W, g in zip(flat, flat_g, strict=True)]
+            new_slots = []
+        else:
+            new_W, new_slots = [], [[] for _ in slot_rows]
+            decay = decay_flags(params, flat, d, cached) if weight_decay else ()
+            for i, (W, g) in enumerate(zip(flat, flat_g, strict=True)):
+                if weight_decay and decay[i] and not decoupled:
+                    g = g + weight_decay * W
+                if owned and owned[i]:
+                    W_next = rule_into_grad(W, g, (), lr, t)[0]
+                elif slot_rows:
+                    W_next, slot_next = rule(W, g, tuple(leaves[i] for leaves in slot_rows),
+                                             lr, t)
+                    for acc, value in zip(new_slots, slot_next, strict=True):
+                        acc.append(_new_leaf(W, value))
+                else:
+                    W_next = rule(W, g, (), lr, t)[0]
+                if weight_decay and decay[i] and decoupled:
+                    W_next = _descend(W_next, lr * weight_decay * W)
+                new_W.append(W_next)
+        for i, W_next in enumerate(new_W):  # sealed: _new_leaf, inlined for the usual case
+            if type(W_next) is np.ndarray and W_next.dtype == flat[i].dtype:
+                W_next.setflags(write=False)
             else:
-                W_next = rule(W, g, (), lr, t)[0]
-            if weight_decay and decay[i] and decoupled:
-                W_next = _descend(W_next, lr * weight_decay * W)
-            if type(W_next) is np.ndarray and W_next.dtype == W.dtype:  # _new_leaf, inlined
-                W_next.flags.writeable = False
-            else:
-                W_next = _new_leaf(W, W_next)
-            new_W.append(W_next)
+                new_W[i] = _new_leaf(flat[i], W_next)
         if concrete:
-            next_count = np.asarray(t, dtype=np.int64)
-            next_count.flags.writeable = False
+            next_count = np.array(t, np.int64)
+            next_count.setflags(write=False)
         else:
             next_count = t
         rebuild = d.build if d is not None else functools.partial(tree.unflatten_as, params)

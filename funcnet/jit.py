@@ -11,7 +11,9 @@ jax arrays and compiled once. ``jax.grad`` is never called.
   key) are gathered on the device and the steps run inside ``jax.lax.scan``;
   a smaller last batch gets one more compiled step. ``train.fit(..., jit=True)``
   uses it, so history, validation, snapshots, checkpoints and resume behave
-  exactly as on the numpy path.
+  exactly as on the numpy path. The compiled epoch is kept for the same net,
+  loss, optimizer and batching (the 32 most recent), so a second ``fit`` does
+  not compile again.
 - It runs on whatever device jax uses by default (the CPU, or a GPU where one
   is present) without code changes.
 - Every call here runs in jax's x64 mode, whatever the global setting
@@ -36,6 +38,7 @@ path.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -113,14 +116,13 @@ def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
     return step
 
 
-def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
-    """``run(state) -> state``: one epoch, compiled, equal to ``train.run_epoch`` up to rounding."""
+@functools.lru_cache(maxsize=32)
+def _compiled_epoch(net: Any, loss: Any, optimizer: Any, full: int, size: int,
+                    rest: int) -> Callable[..., tuple]:
+    """The jitted epoch for this model and batching, built once: a second ``fit`` of the
+    same net, loss and optimizer reuses jax's compiled program instead of compiling anew
+    (layers, losses and optimizers are tuples of functions, equal only to themselves)."""
     jax, jnp = _jax()
-    net, loss, optimizer = config.net, config.loss, config.optimizer
-    _refuse_keyed(net, "fit(jit=True)")
-    n, size = len(config.x), config.batch_size
-    full = n // size
-    rest = 0 if config.drop_last else n - full * size
 
     def body(carry, batch):
         params, opt_state, model_state = carry
@@ -140,16 +142,33 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
             losses = jnp.concatenate([losses, last[None]])
         return carry, losses
 
+    return epoch
+
+
+def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
+    """``run(state) -> state``: one epoch, compiled, equal to ``train.run_epoch`` up to rounding."""
+    jax, jnp = _jax()
+    net, loss, optimizer = config.net, config.loss, config.optimizer
+    _refuse_keyed(net, "fit(jit=True)")
+    n, size = len(config.x), config.batch_size
+    full = n // size
+    rest = 0 if config.drop_last else n - full * size
+    try:
+        hash((net, loss, optimizer))
+    except TypeError:  # a part that cannot be a cache key: compiled for this fit alone
+        epoch = _compiled_epoch.__wrapped__(net, loss, optimizer, full, size, rest)
+    else:
+        epoch = _compiled_epoch(net, loss, optimizer, full, size, rest)
+
     with _x64():
         x_dev, y_dev = jnp.asarray(config.x), jnp.asarray(config.y)
 
     def run(state: TrainState) -> TrainState:
         next_key, k_order, _ = random.split(state.key, 3)  # the numpy path's split
         order = random.permutation(k_order, n) if config.shuffle else np.arange(n)
-        with _x64():
+        with _x64():  # numpy state goes in as it is: jit moves it faster than to_device
             (params, opt_state, model_state), losses = epoch(
-                to_device(state.params), to_device(state.opt_state),
-                to_device(state.model_state), x_dev, y_dev, jnp.asarray(order))
+                state.params, state.opt_state, state.model_state, x_dev, y_dev, order)
             losses = np.asarray(losses, dtype=np.float64)
         if not np.all(np.isfinite(losses)):
             bad = int(np.argmin(np.isfinite(losses)))

@@ -151,3 +151,41 @@ def _KeyedIdentity():
         return dy, ()
 
     return make_layer("keyed", init, forward, backward, takes=("key",))
+
+
+def test_a_second_fit_reuses_the_compiled_epoch():
+    from funcnet import jit
+
+    net, loss, params, xy = _regression()
+    opt = optim.sgd(0.1)
+    kwargs = dict(epochs=2, batch_size=5, key=random.key(0), progress=False, jit=True)
+    first = train.fit(net, loss, opt, params, xy, **kwargs)
+    before = jit._compiled_epoch.cache_info()
+    second = train.fit(net, loss, opt, params, xy, **kwargs)
+    after = jit._compiled_epoch.cache_info()
+    assert after.hits == before.hits + 1 and after.misses == before.misses
+    assert_trees_close(second.params, first.params, rtol=0, atol=0, what="params")
+    # another optimizer is another program
+    other = train.fit(net, loss, optim.sgd(0.2), params, xy, **kwargs)
+    assert jit._compiled_epoch.cache_info().misses == after.misses + 1
+    assert not np.array_equal(other.params[0]["W"], first.params[0]["W"])
+
+
+def test_fit_jit_compiles_a_net_that_cannot_be_a_cache_key():
+    class Unhashable:  # a callable layer part with __eq__ and so no __hash__
+        def __init__(self, fn):
+            self.fn = fn
+
+        def __call__(self, *args, **kwargs):
+            return self.fn(*args, **kwargs)
+
+        def __eq__(self, other):
+            return self is other
+
+    net, loss, params, xy = _regression()
+    odd = net._replace(backward=Unhashable(net.backward))
+    odd.backward.funcnet_skips_dx = net.backward.funcnet_skips_dx
+    kwargs = dict(epochs=2, batch_size=5, key=random.key(0), progress=False)
+    compiled = train.fit(odd, loss, optim.sgd(0.1), params, xy, jit=True, **kwargs)
+    plain = train.fit(net, loss, optim.sgd(0.1), params, xy, **kwargs)
+    assert_trees_close(compiled.params, plain.params, rtol=1e-9, atol=1e-12, what="params")

@@ -614,22 +614,36 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
                                     f"{state.epoch} epochs or use another checkpoint_dir")
     remaining = epochs - state.epoch
     bar = _progress_bar(epochs, state.epoch, progress)
+    # The history so far, one list per field. Each epoch runs on a state with an empty
+    # history (an epoch only appends to it), and its entries are added here, so a run
+    # costs O(epochs), not the O(epochs²) of copying ever longer tuples; the full History
+    # is built only for what shows it: observers, a checkpoint, the final state.
+    recorded = [list(field) for field in state.history]
+
+    def with_history(current: TrainState) -> TrainState:
+        return current._replace(history=History(*map(tuple, recorded)))
 
     def step(current: TrainState, _: int) -> TrainState:
-        new = run(current)
-        metrics = {"epoch": new.epoch, "loss": new.history.loss[-1]}
-        if new.history.val_loss:
-            metrics["val_loss"] = new.history.val_loss[-1]
-        if new.history.val_accuracy:
-            metrics["val_accuracy"] = new.history.val_accuracy[-1]
-        for observer in observers:
-            observer(new, dict(metrics))
+        new = run(current._replace(history=History()))
+        for field, entries in zip(recorded, new.history, strict=True):
+            field.extend(entries)
+        history = new.history  # this epoch's entries alone
+        metrics = {"epoch": new.epoch, "loss": history.loss[-1]}
+        if history.val_loss:
+            metrics["val_loss"] = history.val_loss[-1]
+        if history.val_accuracy:
+            metrics["val_accuracy"] = history.val_accuracy[-1]
+        due = checkpoint_every is not None and new.epoch % checkpoint_every == 0
+        saves = checkpoint_dir is not None and (due or new.epoch == epochs)
+        if observers or saves:
+            whole = with_history(new)
+            for observer in observers:
+                observer(whole, dict(metrics))
+            if saves:
+                io.save_checkpoint(checkpoint_dir, whole, whole.epoch, keep=keep_checkpoints)
         if bar is not None:
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k != "epoch"})
-        due = checkpoint_every is not None and new.epoch % checkpoint_every == 0
-        if checkpoint_dir is not None and (due or new.epoch == epochs):
-            io.save_checkpoint(checkpoint_dir, new, new.epoch, keep=keep_checkpoints)
         return new
 
     try:
@@ -637,4 +651,4 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
     finally:
         if bar is not None:
             bar.close()
-    return final
+    return with_history(final)

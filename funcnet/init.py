@@ -40,20 +40,43 @@ def fan_in(shape: tuple[int, ...]) -> int:
     return math.prod(shape[:-1])
 
 
+def _shape_dtype(who: str, shape: Any, dtype: Any) -> tuple[tuple[int, ...], np.dtype]:
+    """``shape`` and ``dtype`` checked as the samplers check them, the errors naming ``who``."""
+    return random._shape(who, shape), random._float_dtype(who, dtype)
+
+
+def _normal(who: str, std: float, key: Any, shape: Any, dtype: Any) -> np.ndarray:
+    random._require_key(who, key)
+    shape, dtype = _shape_dtype(who, shape, dtype)
+    return (random.normal(key, shape, dtype) * dtype.type(std)).astype(dtype)
+
+
+def _fan_in(who: str, shape: Any) -> int:
+    n = fan_in(random._shape(who, shape))
+    if n == 0:
+        raise ArgumentError(f"{who}: shape {tuple(shape)} has no inputs (fan-in 0): an axis "
+                            f"before the last is 0, and the spread is 1/fan-in")
+    return n
+
+
 def zeros(key: Any, shape: Any, dtype: Any = np.float64) -> np.ndarray:
     """All zeros (the key is accepted for a uniform signature and not used)."""
-    return np.zeros(shape, dtype)
+    return np.zeros(*_shape_dtype("init.zeros", shape, dtype))
 
 
 def ones(key: Any, shape: Any, dtype: Any = np.float64) -> np.ndarray:
     """All ones (the key is not used)."""
-    return np.ones(shape, dtype)
+    return np.ones(*_shape_dtype("init.ones", shape, dtype))
 
 
 def constant(value: float) -> Initializer:
     """An initializer that fills with ``value``."""
+    if (not isinstance(value, int | float | np.integer | np.floating) or isinstance(value, bool)
+            or not math.isfinite(value)):
+        raise ArgumentError(f"init.constant: value must be a finite number, got {value!r}")
 
     def init(key: Any, shape: Any, dtype: Any = np.float64) -> np.ndarray:
+        shape, dtype = _shape_dtype("init.constant", shape, dtype)
         return np.full(shape, value, dtype)
 
     return init
@@ -66,7 +89,7 @@ def normal(std: float = 0.01) -> Initializer:
         raise ArgumentError(f"init.normal: std must be a finite non-negative number, got {std!r}")
 
     def init(key: Any, shape: Any, dtype: Any = np.float64) -> np.ndarray:
-        return (random.normal(key, shape, dtype) * np.dtype(dtype).type(std)).astype(dtype)
+        return _normal("init.normal", std, key, shape, dtype)
 
     return init
 
@@ -77,11 +100,10 @@ def xavier(key: Any, shape: Any, dtype: Any = np.float64) -> np.ndarray:
     (Glorot and Bengio's own variance is 2/(fan_in + fan_out); the textbook
     keeps only the fan-in term, and so do we, so its experiments reproduce.)
     """
-    std = 1.0 / math.sqrt(fan_in(shape))
-    return normal(std)(key, shape, dtype)
+    return _normal("init.xavier", 1.0 / math.sqrt(_fan_in("init.xavier", shape)), key, shape,
+                   dtype)
 
 
 def he(key: Any, shape: Any, dtype: Any = np.float64) -> np.ndarray:
     """N(0, 2/fan_in): He et al.'s initializer for ReLU layers."""
-    std = math.sqrt(2.0 / fan_in(shape))
-    return normal(std)(key, shape, dtype)
+    return _normal("init.he", math.sqrt(2.0 / _fan_in("init.he", shape)), key, shape, dtype)

@@ -171,6 +171,7 @@ def permutation(k: Key, n: int) -> np.ndarray:
 def bernoulli(k: Key, p: float, shape: Any = ()) -> np.ndarray:
     """Booleans that are True with probability ``p``."""
     shape = _shape("random.bernoulli", shape)
-    if not isinstance(p, int | float | np.floating) or not 0.0 <= float(p) <= 1.0:
+    if (isinstance(p, bool | np.bool_) or not isinstance(p, int | float | np.integer | np.floating)
+            or not 0.0 <= float(p) <= 1.0):
         raise ArgumentError(f"random.bernoulli: p must be a number in [0, 1], got {p!r}")
     return _generator("random.bernoulli", k).random(shape) < float(p)

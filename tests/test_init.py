@@ -111,6 +111,33 @@ def test_numpy_scalar_std_is_accepted():
     assert abs(W.std() / 2 - 1) < 0.01
 
 
-def test_random_initializers_need_a_key():
-    with pytest.raises(ArrayTypeError, match=r"expected a random key .* got an int \(0\)"):
-        init.he(0, (2, 2))
+@pytest.mark.parametrize("name", ["normal", "xavier", "he"])
+def test_random_initializers_need_a_key(name):
+    # named as the initializer, not as the sampler it calls
+    with pytest.raises(ArrayTypeError,
+                       match=rf"^init\.{name}: expected a random key .* got an int \(0\)"):
+        INITIALIZERS[name](0, (2, 2))
+
+
+@pytest.mark.parametrize("name", sorted(INITIALIZERS))
+@pytest.mark.parametrize("shape, dtype, message", [
+    (None, np.float64, r"shape must be a tuple of integers, got None"),
+    ((2, -1), np.float64, r"shape must not have negative sizes, got \(2, -1\)"),
+    ((2, 2), np.int32, r"dtype must be float32 or float64, got int32"),
+])
+def test_initializers_name_themselves_in_argument_errors(name, shape, dtype, message):
+    with pytest.raises(ArgumentError, match=rf"^init\.{name}: {message}"):
+        INITIALIZERS[name](random.key(0), shape, dtype)
+
+
+@pytest.mark.parametrize("name", ["xavier", "he"])
+def test_fan_in_scaled_initializers_refuse_a_shape_without_inputs(name):
+    # the spread is 1/fan_in: a zero-size input axis once raised a bare ZeroDivisionError
+    with pytest.raises(ArgumentError, match=rf"^init\.{name}: shape \(0, 3\) has no inputs"):
+        INITIALIZERS[name](random.key(0), (0, 3))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "1", None, True])
+def test_bad_constant(value):
+    with pytest.raises(ArgumentError, match=r"init\.constant: value must be a finite number"):
+        init.constant(value)

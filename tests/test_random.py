@@ -323,6 +323,8 @@ K = random.key(0)
          r"random\.bernoulli: p must be a number in \[0, 1\], got nan"),
         (lambda: random.bernoulli(K, "0.5"), ArgumentError,
          r"random\.bernoulli: p must be a number in \[0, 1\], got '0\.5'"),
+        (lambda: random.bernoulli(K, True), ArgumentError,  # a bool is not a probability
+         r"random\.bernoulli: p must be a number in \[0, 1\], got True"),
     ],
 )
 def test_errors(call, error, message):

@@ -46,7 +46,15 @@ __all__ = [
 
 
 class Loss(NamedTuple):
-    """A loss: ``forward(pred, target) -> (value, cache)``, ``backward(cache) -> dpred``."""
+    """A loss: ``forward(pred, target) -> (value, cache)``, ``backward(cache) -> dpred``.
+
+    Two attributes of ``forward`` tell ``train.predict`` and ``train.evaluate`` what
+    the loss is (a hand-made loss may set them too): ``funcnet_on_logits``,
+    ``"softmax"`` or ``"sigmoid"`` when the loss applies that activation to the
+    network's output itself (predictions then go through it), and
+    ``funcnet_classification``, True for a cross-entropy (evaluation then reports
+    accuracy).
+    """
 
     forward: Callable[[Any, Any], tuple[Any, Any]]
     backward: Callable[[Any], Any]
@@ -75,9 +83,12 @@ class LogitCache(NamedTuple):
     batch: int
 
 
-def _make(name: str, forward: Callable, backward: Callable) -> Loss:
+def _make(name: str, forward: Callable, backward: Callable, *, on_logits: str | None = None,
+          classification: bool = False) -> Loss:
     forward.__qualname__ = forward.__name__ = f"{name}.forward"
     backward.__qualname__ = backward.__name__ = f"{name}.backward"
+    forward.funcnet_on_logits = on_logits
+    forward.funcnet_classification = classification
     return Loss(forward, backward)
 
 
@@ -202,7 +213,7 @@ def cross_entropy() -> Loss:
     def backward(cache):
         return -cache.target / (cache.pred + LOG_GUARD) / cache.batch
 
-    return _make(name, forward, backward)
+    return _make(name, forward, backward, classification=True)
 
 
 def binary_cross_entropy() -> Loss:
@@ -229,7 +240,7 @@ def binary_cross_entropy() -> Loss:
         inside = (p > LOG_GUARD) & (p < 1 - LOG_GUARD)  # where the clip did not bite
         return xp.where(inside, (p - t) / (p * (1 - p)), 0) / batch
 
-    return _make(name, forward, backward)
+    return _make(name, forward, backward, classification=True)
 
 
 def softmax_cross_entropy() -> Loss:
@@ -258,7 +269,7 @@ def softmax_cross_entropy() -> Loss:
         probs, t, batch = cache
         return (probs - t) / batch
 
-    return _make(name, forward, backward)
+    return _make(name, forward, backward, on_logits="softmax", classification=True)
 
 
 def sigmoid_binary_cross_entropy() -> Loss:
@@ -286,7 +297,7 @@ def sigmoid_binary_cross_entropy() -> Loss:
         probs, t, batch = cache
         return (probs - t) / batch
 
-    return _make(name, forward, backward)
+    return _make(name, forward, backward, on_logits="sigmoid", classification=True)
 
 
 #: Every public loss constructor, by name. The test registry must cover each one.

@@ -344,12 +344,9 @@ def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_st
 
 
 def _on_logits(loss: Loss | None) -> str | None:
-    name = getattr(getattr(loss, "forward", None), "__qualname__", "")
-    if name.startswith("softmax_cross_entropy"):
-        return "softmax"
-    if name.startswith("sigmoid_binary_cross_entropy"):
-        return "sigmoid"
-    return None
+    """The activation the loss applies to the output itself (see ``losses.Loss``), or None."""
+    fused = getattr(getattr(loss, "forward", None), "funcnet_on_logits", None)
+    return fused if fused in ("softmax", "sigmoid") else None
 
 
 def predict(net: Layer, params: Any, x: Any, *, loss: Loss | None = None,
@@ -391,8 +388,8 @@ def accuracy(pred: Any, target: Any, *, threshold: float = 0.5) -> float:
 
 
 def _is_classification(loss: Loss, y: Any) -> bool:
-    name = getattr(loss.forward, "__qualname__", "")
-    return "cross_entropy" in name or (np.asarray(y).dtype.kind in "iu")
+    return (getattr(loss.forward, "funcnet_classification", False) is True
+            or np.asarray(y).dtype.kind in "iu")
 
 
 def evaluate(net: Layer, loss: Loss, params: Any, x: Any, y: Any, *, model_state: Any = (),

@@ -714,6 +714,33 @@ def test_predict_gives_probabilities_for_fused_losses_and_raw_outputs_otherwise(
     np.testing.assert_allclose(p, 1 / (1 + np.exp(-z)), rtol=1e-14)
 
 
+def test_what_a_loss_is_comes_from_its_marks_not_its_name():
+    # predict and evaluate once matched the function's name: a loss of one's own named
+    # like a fused one was taken for it, and a wrapped fused loss was not
+    net, params, x, y, logits = _labelled_net()
+    fused = losses.softmax_cross_entropy()
+
+    def softmax_cross_entropy_mine(pred, target):  # not fused: pred are probabilities
+        return losses.cross_entropy().forward(pred, target)
+
+    look_alike = losses.Loss(softmax_cross_entropy_mine, fused.backward)
+    assert_bitwise_equal(logits, train.predict(net, params, x, loss=look_alike), "look-alike")
+
+    def wrapped(pred, target):
+        return fused.forward(pred, target)
+
+    wrapped.funcnet_on_logits, wrapped.funcnet_classification = "softmax", True
+    marked = losses.Loss(wrapped, fused.backward)
+    assert_bitwise_equal(train.predict(net, params, x, loss=fused),
+                         train.predict(net, params, x, loss=marked), "a marked wrapper")
+    one_hot = data.one_hot(y, 2).astype(np.float64)  # float targets: only the mark tells
+    expected = train.evaluate(net, fused, params, x, y).accuracy
+    assert expected is not None
+    assert train.evaluate(net, marked, params, x, one_hot).accuracy == expected
+    unmarked = losses.Loss(lambda pred, target: fused.forward(pred, target), fused.backward)
+    assert train.evaluate(net, unmarked, params, x, one_hot).accuracy is None
+
+
 @pytest.mark.parametrize("batch_size", [1, 3, 10, 64])
 def test_predict_in_batches_equals_predict_at_once(batch_size):
     net, params, x, _, _ = _labelled_net()

@@ -38,6 +38,7 @@ import os
 import re
 import struct
 import tempfile
+import time
 import warnings
 import zipfile
 import zlib
@@ -76,6 +77,10 @@ _FORMAT_NAME = "funcnet.io"
 _STRUCTURE = "__structure__"
 _TMP_PREFIX = ".tmp-"
 _CKPT_NAME = re.compile(r"ckpt-(\d{8,})\.npz")
+#: A checkpoint's temporary file (``_atomic_write``'s name for it) that a crash left behind.
+_CKPT_TMP_NAME = re.compile(re.escape(_TMP_PREFIX) + r"ckpt-\d{8,}\.npz-\w+")
+#: Older than this, such a file is no write in progress (saving takes seconds) and is removed.
+_STALE_TMP_SECONDS = 3600
 # Stored, not deflated. Measured on an MLP train state (params + Adam moments):
 # deflate shrank trained float64 weights by 4%, but made saving ~20x and
 # loading ~12x slower (43 MB: 0.14 s -> 2.8 s to save, 0.04 s -> 0.5 s to load).
@@ -706,6 +711,9 @@ def save_checkpoint(
       keep: if given, keep the checkpoint just written and the ``keep - 1``
         others of highest epoch; remove the rest.
 
+    A checkpoint's temporary file more than an hour old (left by a save that a
+    crash stopped before its rename) is removed as well.
+
     Returns:
       The path written.
 
@@ -725,17 +733,34 @@ def save_checkpoint(
         raise CheckpointError(f"{who}: cannot create the directory {directory}: {exc}") from exc
     path = _checkpoint_path(directory, int(epoch))
     _save(who, "state", path, state)
+    stale = _crash_leftovers(directory)
     if keep is not None:
         old = [p for _, p in list_checkpoints(directory) if p != path]
-        for stale in old[: max(len(old) - (keep - 1), 0)]:
-            try:
-                os.unlink(stale)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                warnings.warn(CheckpointWarning(f"{who}: cannot remove {stale}: {exc}"),
-                              stacklevel=2)
+        stale += old[: max(len(old) - (keep - 1), 0)]
+    for name in stale:
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            warnings.warn(CheckpointWarning(f"{who}: cannot remove {name}: {exc}"),
+                          stacklevel=2)
     return path
+
+
+def _crash_leftovers(directory: str) -> list[str]:
+    """Temporary checkpoint files older than ``_STALE_TMP_SECONDS``: a save that crashed
+    (a killed process) before renaming. Younger ones may be another process's save in
+    progress, and other names are not ours; both are left alone."""
+    cutoff = time.time() - _STALE_TMP_SECONDS
+    found = []
+    with contextlib.suppress(OSError):  # a listing that fails only leaves them for later
+        for entry in os.scandir(directory):
+            if _CKPT_TMP_NAME.fullmatch(entry.name) and entry.is_file():
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime < cutoff:
+                        found.append(entry.path)
+    return found
 
 
 def list_checkpoints(directory: str | os.PathLike) -> list[tuple[int, str]]:

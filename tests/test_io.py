@@ -557,6 +557,20 @@ def test_a_crash_before_the_rename_leaves_only_the_old_checkpoint(tmp_path):
     back, epoch, _ = fio.load_latest_checkpoint(tmp_path, like=state)
     assert epoch == 1 and np.array_equal(back["W"], np.ones(3))
 
+    # a later save removes the leftover once it is old enough to be no save in progress
+    (leftover,) = leftovers
+    fio.save_checkpoint(tmp_path, state, 3)
+    assert leftover in only(tmp_path)  # young: perhaps another process writing right now
+    old = os.path.getmtime(tmp_path / leftover) - fio._STALE_TMP_SECONDS - 1
+    os.utime(tmp_path / leftover, (old, old))
+    others = [".tmp-notes.txt-abc123", ".tmp-ckpt-00000004.npz-young1"]
+    for name in others:  # not a checkpoint's temporary file; a young one
+        (tmp_path / name).write_bytes(b"x")
+        os.utime(tmp_path / name, (old, old) if "notes" in name else None)
+    fio.save_checkpoint(tmp_path, state, 4)
+    assert sorted(n for n in only(tmp_path) if n.startswith(".tmp-")) == sorted(others)
+    assert [e for e, _ in fio.list_checkpoints(tmp_path)] == [1, 3, 4]
+
 
 # --------------------------------------------------------------------------- checkpoints
 

@@ -5,8 +5,9 @@ arrays (or numbers) at the leaves. dm-tree flattens dicts in *sorted* key
 order, treats ``None`` as a leaf, and treats ``()`` as a tree with no leaves,
 which is why a layer without parameters has ``params == ()``.
 
-Paths name a leaf by the keys and indices that lead to it; ``path_str``
-renders them the way Python would index the tree, e.g. ``[1]['W']``.
+Paths name a leaf by the keys, indices and NamedTuple fields that lead to
+it; ``path_str`` renders them the way Python would index the tree, e.g.
+``[1]['W']`` or ``.mu['W']``.
 
 >>> params = ({"W": np.ones((2, 3)), "b": np.zeros(3)}, ())
 >>> [path_str(p) for p, _ in flatten_with_paths(params)]
@@ -49,6 +50,7 @@ __all__ = [
     "size",
     "all_finite",
     "first_nonfinite",
+    "Field",
 ]
 
 Tree = Any
@@ -254,18 +256,50 @@ def treedef(tree: Tree) -> TreeDef | None:
     return TreeDef(namespace["leaves_of"], namespace["build"], len(writer.leaves), source)
 
 
+class Field(str):
+    """A NamedTuple's field in a path: equal to its name, rendered ``.name`` by ``path_str``
+    (a dict key of the same text renders ``['name']``)."""
+
+    __slots__ = ()
+
+
+def _is_named(node: Any) -> bool:
+    return isinstance(node, tuple) and hasattr(type(node), "_fields")
+
+
+def _marked(tree: Tree, path: Path) -> Path:
+    """``path`` (as dm-tree gives it) with each NamedTuple field name made a ``Field``."""
+    if not any(isinstance(p, str) for p in path):
+        return path
+    out, node = [], tree
+    for p in path:
+        if isinstance(p, str) and _is_named(node):
+            out.append(Field(p))
+            node = getattr(node, p)
+        else:
+            out.append(p)
+            node = node[p]
+    return tuple(out)
+
+
 def flatten_with_paths(tree: Tree) -> list[tuple[Path, Any]]:
-    """``[(path, leaf), ...]`` in the same order as ``leaves``."""
-    return list(_dm.flatten_with_path(tree))
+    """``[(path, leaf), ...]`` in the same order as ``leaves``; NamedTuple fields in a path
+    are ``Field``s.
+
+    >>> from funcnet.optim import sgd
+    >>> [path_str(p, "state") for p, _ in flatten_with_paths(sgd(0.1).init(np.ones(2)))]
+    ['state.count']
+    """
+    return [(_marked(tree, path), leaf) for path, leaf in _dm.flatten_with_path(tree)]
 
 
 def path_str(path: Path, root: str = "") -> str:
-    """Render a path as Python indexing: ``(1, 'W')`` -> ``[1]['W']``.
+    """Render a path as Python indexing: ``(1, 'W')`` -> ``[1]['W']``, a ``Field`` as ``.f``.
 
-    >>> path_str((1, "W"), root="params")
-    "params[1]['W']"
+    >>> path_str((1, "W"), root="params"), path_str((Field("mu"), "W"), root="state")
+    ("params[1]['W']", "state.mu['W']")
     """
-    return root + "".join(f"[{p!r}]" for p in path)
+    return root + "".join(f".{p}" if type(p) is Field else f"[{p!r}]" for p in path)
 
 
 def _kind(node: Any) -> str:
@@ -293,7 +327,8 @@ def _first_difference(a: Any, b: Any, path: Path = ()) -> tuple[Path, str, str] 
         return None
     if type(a) is not type(b) or len(a) != len(b):
         return path, _kind(a), _kind(b)
-    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+    names = [Field(f) for f in type(a)._fields] if _is_named(a) else range(len(a))
+    for i, x, y in zip(names, a, b, strict=True):
         found = _first_difference(x, y, (*path, i))
         if found:
             return found
@@ -443,5 +478,5 @@ def first_nonfinite(tree: Tree) -> Path | None:
     """The path of the first leaf with a NaN or an infinity, or None if all are finite."""
     for path, leaf in _dm.flatten_with_path(tree):
         if not bool(np.isfinite(leaf).all()):
-            return path
+            return _marked(tree, path)
     return None

@@ -71,9 +71,24 @@ def test_flatten_with_paths_and_path_str():
 
 
 def test_path_str_indexes_the_tree():
-    t = {"layers": ({"W": np.arange(3)}, [5, 6])}
+    # a NamedTuple's field renders as an attribute (['mu'] would not index it), a dict key
+    # of the same text as a key
+    t = {"layers": ({"W": np.arange(3)}, [5, 6]),
+         "state": Pair(np.ones(1), {"a": np.zeros(2)}), "a": Pair(7, 8)}
+    paths = []
     for path, leaf in tree.flatten_with_paths(t):
-        assert eval("t" + tree.path_str(path)) is leaf  # the rendered path is Python indexing
+        paths.append(tree.path_str(path))
+        assert eval("t" + paths[-1]) is leaf  # the rendered path is Python indexing
+    assert "['state'].second['a']" in paths and "['a'].first" in paths
+    assert tree.path_str(tree.first_nonfinite({"s": Pair(1.0, np.array([np.nan]))}), "x") \
+        == "x['s'].second"
+
+
+def test_structure_errors_name_namedtuple_fields_as_attributes():
+    with pytest.raises(StructureError,
+                       match=r"at state\.second: expected a dict with keys \['W'\]"):
+        tree.assert_same_structure(Pair(1, {"W": 1}), Pair(1, {"V": 1}), who="t",
+                                   expected_name="state", actual_name="other")
 
 
 @given(seed=SEEDS)

@@ -202,6 +202,45 @@ def test_same_numbers_in_another_process():
     assert done.stdout.strip() == random.normal(random.key(123), 5).tobytes().hex()
 
 
+def test_no_draw_leaves_anything_for_the_next():
+    # every draw sets this thread's one bit generator to its key's full state; a thread
+    # that has drawn nothing yet makes a fresh one: both give the same numbers, in any
+    # order, after partial buffers (32-bit draws, odd lengths) and other keys
+    import threading
+
+    keys = [random.key(s) for s in (0, 1, 2**40)]
+    calls = [(name, k) for k in keys for name in sorted(SAMPLERS)]
+    calls += [("split", k) for k in keys] + [("fold_in", k) for k in keys]
+    extra = {"split": lambda k: np.stack(random.split(k, 3)),
+             "fold_in": lambda k: random.fold_in(k, 5)}
+
+    def draw(name, k):
+        return {**SAMPLERS, **extra}[name](k)
+
+    fresh = {}
+    for name, k in calls:  # each in a new thread: a newly made generator
+        worker = threading.Thread(target=lambda n=name, k=k: fresh.__setitem__(
+            (n, k.tobytes()), draw(n, k)))
+        worker.start()
+        worker.join()
+    order = np.random.default_rng(0).permutation(len(calls))
+    for i in order:  # one reused generator, in a shuffled order
+        name, k = calls[i]
+        assert _same(draw(name, k), fresh[name, k.tobytes()]), name
+
+
+def test_threads_drawing_at_once_get_their_own_numbers():
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = [random.key(s) for s in range(40)]
+    alone = [(random.normal(k, 100), random.permutation(k, 100)) for k in keys]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda k: (random.normal(k, 100),
+                                            random.permutation(k, 100)), keys * 5))
+    for i, (a, b) in enumerate(together):
+        assert _same(a, alone[i % 40][0]) and _same(b, alone[i % 40][1])
+
+
 def test_golden_values():
     # These numbers ARE the reproducibility promise: an experiment run today must give the
     # same numbers on another machine or after a numpy upgrade. They were recorded once from

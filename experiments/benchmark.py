@@ -26,9 +26,12 @@ sigmoid regression, batch 1 for 200 epochs (overhead-bound; whole-run time,
 reported per step). float32 and float64.
 
 Outputs in ``--out`` (default runs/benchmark): results.json (one row per
-workload, batch, dtype and peer), results.md (the table and the ratios
-funcnet / imperative, funcnet / roofline, funcnet-jit / jax-autodiff-jit)
-and bar charts.
+workload, batch, dtype and peer, with the seconds per step of every repeat),
+results.md (the table and the ratios funcnet / imperative, funcnet / roofline,
+funcnet-jit / jax-autodiff-jit) and bar charts. A ratio is taken within each
+repeat, where its two peers ran back to back, and the median over the repeats
+is reported with the lowest and highest: the machine's speed drifting between
+repeats moves both sides of a ratio alike.
 """
 
 from __future__ import annotations
@@ -421,9 +424,9 @@ def _calls_per_repeat(fn: Callable[[], Any], target: float) -> int:
     return max(1, int(target / once))
 
 
-def time_peers(problem: Problem, peers: tuple[str, ...], repeats: int,
-               target: float) -> dict[str, float]:
-    """Median seconds per step of each peer, the peers interleaved within every repeat."""
+def time_samples(problem: Problem, peers: tuple[str, ...], repeats: int,
+                 target: float) -> dict[str, list[float]]:
+    """Seconds per step of each peer in every repeat, the peers interleaved within each."""
     fns = {}
     for name in peers:
         fn = MAKERS[name](problem)
@@ -442,35 +445,53 @@ def time_peers(problem: Problem, peers: tuple[str, ...], repeats: int,
                 fn()
             elapsed = time.perf_counter() - start
             samples[name].append(elapsed / (counts[name] * steps_per_call))
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples
 
 
-def _ratio(rows: dict, a: str, b: str) -> float | None:
-    return rows[b] / rows[a] if a in rows and b in rows else None  # speed of a over speed of b
+def time_peers(problem: Problem, peers: tuple[str, ...], repeats: int,
+               target: float) -> dict[str, float]:
+    """Median seconds per step of each peer, the peers interleaved within every repeat."""
+    return {name: statistics.median(values)
+            for name, values in time_samples(problem, peers, repeats, target).items()}
+
+
+def paired_ratio(rows: dict, over: str, under: str) -> tuple[float, float, float] | None:
+    """``time[under] / time[over]`` repeat by repeat (the two ran back to back, so a
+    machine that speeds up or slows down between repeats moves both): the median, the
+    lowest and the highest; None when either peer is missing."""
+    if over not in rows or under not in rows:
+        return None
+    ratios = sorted(u / o for o, u in zip(rows[over]["samples"], rows[under]["samples"],
+                                           strict=True))
+    return statistics.median(ratios), ratios[0], ratios[-1]
 
 
 def markdown(results: list[dict]) -> str:
-    by_case: dict[tuple, dict[str, float]] = {}
+    by_case: dict[tuple, dict[str, dict]] = {}
     for r in results:
-        by_case.setdefault((r["workload"], r["batch"], r["dtype"]), {})[r["peer"]] = \
-            r["seconds_per_step"]
+        by_case.setdefault((r["workload"], r["batch"], r["dtype"]), {})[r["peer"]] = r
     peers = [p for p in PEERS if any(p in v for v in by_case.values())]
     lines = ["# funcnet benchmark: steps per second (higher is better)", "",
              "| workload | batch | dtype | " + " | ".join(peers)
              + " | funcnet / imperative | funcnet / roofline (time) "
              "| funcnet-jit / jax-autodiff-jit |",
              "|" + "---|" * (3 + len(peers) + 3)]
+
+    def fmt(found):
+        return "-" if found is None else f"{found[0]:.2f}x ({found[1]:.2f}–{found[2]:.2f})"
+
     for (workload, batch, dtype), rows in by_case.items():
-        cells = [f"{1 / rows[p]:,.0f}" if p in rows else "-" for p in peers]
-        speed = _ratio(rows, "funcnet", "imperative")
-        roof = (rows["funcnet"] / rows["roofline"]) if "roofline" in rows and \
-            "funcnet" in rows else None
-        jit = _ratio(rows, "funcnet-jit", "jax-autodiff-jit")
-        fmt = lambda v: "-" if v is None else f"{v:.2f}x"  # noqa: E731
+        cells = [f"{rows[p]['steps_per_second']:,.0f}" if p in rows else "-" for p in peers]
+        speed = paired_ratio(rows, "funcnet", "imperative")
+        roof = paired_ratio(rows, "roofline", "funcnet")  # a time ratio: funcnet's over the bound
+        jit = paired_ratio(rows, "funcnet-jit", "jax-autodiff-jit")
         lines.append(f"| {workload} | {batch} | {dtype} | " + " | ".join(cells)
                      + f" | {fmt(speed)} | {fmt(roof)} | {fmt(jit)} |")
-    lines += ["", "funcnet / imperative and funcnet-jit / jax-autodiff-jit are speed ratios "
-              "(above 1: funcnet faster); funcnet / roofline is a time ratio (1 is the bound)."]
+    lines += ["", "Steps per second are medians over the repeats. funcnet / imperative and "
+              "funcnet-jit / jax-autodiff-jit are speed ratios (above 1: funcnet faster); "
+              "funcnet / roofline is a time ratio (1 is the bound). Each ratio is the median "
+              "of the ratios within each repeat, where the two peers ran back to back, with "
+              "the lowest and highest in brackets."]
     return "\n".join(lines) + "\n"
 
 
@@ -501,13 +522,16 @@ def main(argv=None) -> dict:
     for workload in workloads:
         for dtype in dtypes:
             problem = make_problem(workload, dtype, args.seed)
-            timing = time_peers(problem, peers, repeats, target)
-            for peer, seconds in timing.items():
+            samples = time_samples(problem, peers, repeats, target)
+            for peer, values in samples.items():
+                seconds = statistics.median(values)
                 results.append({"workload": workload.name, "batch": workload.batch,
                                 "dtype": np.dtype(dtype).name, "peer": peer,
-                                "seconds_per_step": seconds, "steps_per_second": 1 / seconds})
+                                "seconds_per_step": seconds, "steps_per_second": 1 / seconds,
+                                "samples": values})
             _common.say(f"{workload.name} batch {workload.batch} {np.dtype(dtype).name}: "
-                        + ", ".join(f"{p} {1 / s:,.0f}/s" for p, s in timing.items()))
+                        + ", ".join(f"{p} {1 / statistics.median(v):,.0f}/s"
+                                    for p, v in samples.items()))
     table = markdown(results)
     (args.out / "results.md").write_text(table)
     with open(args.out / "results.json", "w") as f:

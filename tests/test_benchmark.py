@@ -1,6 +1,7 @@
 """The benchmark script keeps working (quick mode), and its peers time the same math."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -20,9 +21,21 @@ def test_quick_benchmark_writes_results_table_and_chart(tmp_path):
         for peer in ("funcnet", "imperative"):
             assert (workload.name, workload.batch, peer) in seen
     assert all(r["steps_per_second"] > 0 and r["dtype"] == "float64" for r in rows)
+    assert all(len(r["samples"]) == 2 and min(r["samples"]) <= r["seconds_per_step"]
+               <= max(r["samples"]) for r in rows)  # --quick: 2 repeats
     table = (tmp_path / "results.md").read_text()
     assert "funcnet / imperative" in table and "mlp 784-100-10" in table
+    assert re.search(r"\| \d+\.\d\dx \(\d+\.\d\d–\d+\.\d\d\) \|", table)
     assert_png(tmp_path / "throughput_float64.png")
+
+
+def test_ratios_are_paired_repeat_by_repeat():
+    # imperative takes twice funcnet's time in two repeats of three; the ratio of the two
+    # medians (0.5 s and 0.5 s) would say 1.0x, mixing repeats run at different speeds
+    rows = {"funcnet": {"samples": [1.0, 0.25, 0.5]},
+            "imperative": {"samples": [0.5, 0.5, 1.0]}}
+    assert benchmark.paired_ratio(rows, "funcnet", "imperative") == (2.0, 0.5, 2.0)
+    assert benchmark.paired_ratio(rows, "funcnet", "roofline") is None
 
 
 def test_unknown_peer_is_refused(tmp_path):

@@ -57,6 +57,7 @@ from funcnet.errors import (
     is_array,
     require_positive_int,
 )
+from funcnet.tree import _is_named as _is_namedtuple  # the one NamedTuple test
 from funcnet.tree import freeze
 
 __all__ = [
@@ -528,10 +529,6 @@ def _numbers(node: Any) -> tuple[str | None, list] | None:
         if element or not values:
             return element, values
     return None
-
-
-def _is_namedtuple(value: Any) -> bool:
-    return isinstance(value, tuple) and hasattr(type(value), "_fields")
 
 
 def _array_spec(like: Any) -> tuple[np.dtype, tuple] | None:

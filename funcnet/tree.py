@@ -57,6 +57,11 @@ Tree = Any
 Path = tuple
 
 
+def _is_named(node: Any) -> bool:
+    """A NamedTuple (a tuple whose type has ``_fields``)."""
+    return isinstance(node, tuple) and hasattr(type(node), "_fields")
+
+
 def map(f: Callable[..., Any], *trees: Tree) -> Tree:  # noqa: A001 - tree.map reads as intended
     """Apply ``f`` leafwise over one or more trees of the same structure.
 
@@ -107,7 +112,7 @@ def _rebuild(node: Any, flat: Any) -> Any:
         return tuple([_rebuild(child, flat) for child in node]) if node else ()
     if kind is list:
         return [_rebuild(child, flat) for child in node]
-    if isinstance(node, tuple) and hasattr(kind, "_fields"):
+    if _is_named(node):
         return kind(*[_rebuild(child, flat) for child in node])
     if _dm.is_nested(node):
         raise _Unusual
@@ -214,7 +219,7 @@ class _Writer:
                     return None
                 parts[k] = f"{key}: {built}"
             return "{" + ", ".join(parts[k] for k in node) + "}"  # the dict's own key order
-        named = isinstance(node, tuple) and hasattr(kind, "_fields")
+        named = _is_named(node)
         if kind is tuple or kind is list or named:
             name = self.constant(kind.__name__, kind) if named else f"{kind.__name__}_"
             self.names.setdefault(name, kind)
@@ -261,10 +266,6 @@ class Field(str):
     (a dict key of the same text renders ``['name']``)."""
 
     __slots__ = ()
-
-
-def _is_named(node: Any) -> bool:
-    return isinstance(node, tuple) and hasattr(type(node), "_fields")
 
 
 def _marked(tree: Tree, path: Path) -> Path:

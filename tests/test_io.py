@@ -161,14 +161,17 @@ def test_like_with_a_different_history_length_loads_the_files_history(tmp_path):
     empty = state._replace(history=())
     fio.save_tree(tmp_path / "e.npz", empty)
     assert fio.load_tree(tmp_path / "e.npz", like=state).history == ()
+    snapshots = {"snapshots": (np.ones(2), np.zeros(3))}  # an empty tuple in like takes them
+    fio.save_tree(tmp_path / "a.npz", snapshots)
+    assert_same(snapshots, fio.load_tree(tmp_path / "a.npz", like={"snapshots": ()}))
 
 
-def test_long_scalar_sequences_take_one_entry_each(tmp_path):
+def test_python_numbers_live_in_the_description_not_in_entries(tmp_path):
     state = train_state(history_length=2000)
     fio.save_tree(tmp_path / "s.npz", state)
     n_arrays = sum(1 for leaf in _leaves(state) if isinstance(leaf, np.ndarray))
-    files = np.load(tmp_path / "s.npz", allow_pickle=False).files
-    assert len(files) == n_arrays + 2  # + __structure__ + the whole history
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as z:
+        assert len(z.files) == n_arrays + 1  # + __structure__, which holds the history
     assert fio.load_tree(tmp_path / "s.npz", like=state).history == state.history
 
 
@@ -191,12 +194,9 @@ def test_file_is_a_plain_npz_with_readable_entry_names(tmp_path):
     assert description["version"] == fio.FORMAT_VERSION
 
 
-def test_saving_is_deterministic_and_leaves_the_input_alone(tmp_path):
+def test_saving_leaves_the_input_alone(tmp_path):
     W = np.arange(4.0)
-    tree = {"W": W, "h": (0.5, 0.25)}
-    fio.save_tree(tmp_path / "a.npz", tree)
-    fio.save_tree(tmp_path / "b.npz", tree)
-    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    fio.save_tree(tmp_path / "a.npz", {"W": W, "h": (0.5, 0.25)})
     assert W.flags.writeable and np.array_equal(W, np.arange(4.0))
 
 
@@ -261,7 +261,7 @@ def rewrite(path, *, replace=None, drop=()):
 
 def entry(description, key):
     """The description of the saved fixture's top-level dict entry ``key``."""
-    return next(i["value"] for i in description["tree"]["items"] if i["key"] == key)
+    return next(value for k, value in description["tree"]["dict"] if k == key)
 
 
 def edit_structure(path, edit):
@@ -330,34 +330,15 @@ def test_plain_npz_without_structure(tmp_path):
 @pytest.mark.parametrize(
     ("edit", "match"),
     [
-        (lambda d: b"{not json", r"__structure__ entry is not valid JSON"),
-        (lambda d: b"\xff\xfe", r"__structure__ entry is not valid JSON"),
-        (lambda d: b"[1, 2]", r"not a funcnet\.io description"),
-        (lambda d: d.update(version=99), r"it has format version 99; this funcnet reads version 1"),
+        (lambda d: b"{not json", r"__structure__ entry is not a funcnet\.io description"),
+        (lambda d: b"\xff\xfe", r"__structure__ entry is not a funcnet\.io description"),
+        (lambda d: b"[1, 2]", r"__structure__ entry is not a funcnet\.io description"),
+        (lambda d: d.update(version=99), r"it has format version 99; this funcnet reads version 2"),
         (lambda d: d.update(version=None), r"it has format version None"),
-        (lambda d: d.update(root=5), r"has no root name"),
-        (lambda d: d["tree"].update(kind="banana"), r"params has an unknown kind 'banana'"),
-        (lambda d: d["tree"]["items"][0].update(key_type="float"),
-         r"description of params is malformed \(dict key\)"),
-        (lambda d: entry(d, "W").update(shape=[2, -3]),
-         r"description of params\['W'\] is malformed \(shape\)"),
-        (lambda d: entry(d, "W").update(dtype="|O"),
-         r"params\['W'\] is malformed \(dtype object\)"),
-        (lambda d: entry(d, "W").update(dtype="nonsense"),
-         r"params\['W'\] is malformed \(dtype\)"),
-        (lambda d: entry(d, "W").update(dtype="<f4"),
-         r"entry for params\['W'\] holds an array of shape \(2, 3\) and dtype float64, "
-         r"but the description says shape \(2, 3\) and dtype float32"),
-        (lambda d: entry(d, "W").update(shape=[3, 2]),
-         r"but the description says shape \(3, 2\)"),
-        (lambda d: entry(d, "W").update(entry="elsewhere"),
-         r"the entry 'elsewhere' for params\['W'\] is missing"),
-        (lambda d: entry(d, "history").update(length=4),
-         r"entry for params\['history'\] holds .* says shape \(4,\)"),
-        (lambda d: d["tree"]["items"].pop(0), r"entries the description does not name: "
-         r"\[\"params\['W'\]\"\]"),
-        (lambda d: entry(d, "opt").update(fields=["a", "a", "b"]),
-         r"malformed"),
+        (lambda d: d.update(tree={"banana": []}), r"malformed \(unknown kind 'banana'\)"),
+        (lambda d: entry(d, "W").update(array="elsewhere"), r"the entry 'elsewhere' is missing"),
+        (lambda d: entry(d, "opt")["namedtuple"].__setitem__(1, ["a", "a", "b"]),
+         r"__structure__ entry is malformed"),
     ],
 )
 def test_bad_descriptions(saved, edit, match):
@@ -370,15 +351,40 @@ def test_bad_descriptions(saved, edit, match):
 def test_missing_entry_in_the_zip(saved):
     path, _ = saved
     rewrite(path, drop={"params['W'].npy"})
-    with pytest.raises(CheckpointError, match=r"the entry \"params\['W'\]\" for params\['W'\] "
-                                              r"is missing"):
+    with pytest.raises(CheckpointError, match=r"the entry \"params\['W'\]\" is missing"):
         fio.load_params(path)
 
 
 def test_entry_with_trailing_bytes(saved):
     path, tree = saved
     rewrite(path, replace={"params['W'].npy": npy_bytes(tree["W"]) + b"junk"})
-    with pytest.raises(CheckpointError, match=r"the entry \"params\['W'\]\" has trailing bytes"):
+    with pytest.raises(CheckpointError, match=r"the entry \"params\['W'\]\" claims shape "
+                                              r"\(2, 3\) and dtype float64 \(48 bytes\) "
+                                              r"but stores 52 bytes"):
+        fio.load_params(path)
+
+
+def huge_header(dtype="<f8", shape=(10**11,)):
+    """A .npy entry whose header claims ``shape`` (745 GiB of float64) but holds 16 bytes."""
+    buffer = io.BytesIO()
+    header = {"descr": dtype, "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue() + bytes(16)
+
+
+def test_an_entry_claiming_a_huge_shape_is_damaged_not_a_memory_error(saved):
+    path, _ = saved
+    rewrite(path, replace={"params['W'].npy": huge_header()})
+    with pytest.raises(CheckpointError, match=r"the entry \"params\['W'\]\" claims shape "
+                                              r"\(100000000000,\) and dtype float64 "
+                                              r"\(800000000000 bytes\) but stores 16 bytes"):
+        fio.load_params(path)
+
+
+def test_an_object_entry_is_refused_without_unpickling(saved):
+    path, _ = saved
+    rewrite(path, replace={"params['W'].npy": huge_header("|O", (2,))})
+    with pytest.raises(CheckpointError, match=r"the entry \"params\['W'\]\" holds Python objects"):
         fio.load_params(path)
 
 
@@ -399,10 +405,8 @@ def test_architecture_mismatch_names_path_and_both_shapes(tmp_path):
     ("like", "match"),
     [
         ({"W": np.zeros(2), "b": np.zeros(3), "c": np.zeros(1)},
-         r"params\['c'\] is missing from the file \(expected an array of shape \(1,\)"),
-        ({"W": np.zeros(2)},
-         r"params\['b'\] is in the file \(an array of shape \(3,\) and dtype float64\) "
-         r"but not in like"),
+         r"params has the keys \['W', 'b'\] in the file, expected \['W', 'b', 'c'\]"),
+        ({"W": np.zeros(2)}, r"params has the keys \['W', 'b'\] in the file, expected \['W'\]"),
         ({"W": np.zeros(2, np.float32), "b": np.zeros(3)},
          r"params\['W'\] has dtype float64, expected float32"),
         ({"W": np.zeros((2, 1)), "b": np.zeros(3)},
@@ -412,7 +416,8 @@ def test_architecture_mismatch_names_path_and_both_shapes(tmp_path):
         ({"W": 0.0, "b": np.zeros(3)}, r"params\['W'\] is an array .* expected a float \(0\.0\)"),
         ([np.zeros(2), np.zeros(3)], r"params is a dict with keys \['W', 'b'\] in the file, "
                                      r"expected a list of length 2"),
-        ({0: np.zeros(2), "b": np.zeros(3)}, r"params\[0\] is missing .* params\['W'\] is in"),
+        ({0: np.zeros(2), "b": np.zeros(3)}, r"params has the keys \['W', 'b'\] in the file, "
+                                             r"expected \[0, 'b'\]"),
     ],
 )
 def test_like_mismatches_name_the_path(tmp_path, like, match):
@@ -432,18 +437,18 @@ class OtherAdam(NamedTuple):
     [
         (lambda s: s._replace(epoch=3.0), r"tree\.epoch is an int \(3\) in the file, "
                                           r"expected a float \(3\.0\)"),
-        (lambda s: s._replace(history=[0.5]), r"tree\.history is a tuple of 4 floats in the file, "
+        (lambda s: s._replace(history=[0.5]), r"tree\.history is a tuple of length 4 in the file, "
                                               r"expected a list of length 1"),
-        (lambda s: s._replace(history=(1, 2)), r"tree\.history is a tuple of 4 floats .*"
-                                               r"expected a tuple of ints"),
         (lambda s: s._replace(opt_state=OtherAdam(*s.opt_state)),
-         r"tree\.opt_state\.velocity is missing from the file .* "
-         r"tree\.opt_state\.nu is in the file"),
+         r"tree\.opt_state is a AdamState with fields \['count', 'mu', 'nu'\] in the file, "
+         r"expected a OtherAdam with fields \['count', 'mu', 'velocity'\]"),
         (lambda s: s._replace(opt_state=tuple(s.opt_state)),
          r"tree\.opt_state is a AdamState with fields \['count', 'mu', 'nu'\] in the file, "
          r"expected a tuple of length 3"),
-        (lambda s: s._replace(params=s.params[:2]), r"tree\.params\[2\] is in the file"),
-        (lambda s: s._replace(params=(*s.params, ())), r"tree\.params\[3\] is missing"),
+        (lambda s: s._replace(params=s.params[:2]), r"tree\.params is a tuple of length 3 in the "
+                                                    r"file, expected a tuple of length 2"),
+        (lambda s: s._replace(params=(*s.params, ())),
+         r"tree\.params is a tuple of length 3 in the file, expected a tuple of length 4"),
         (lambda s: s._replace(key=None), r"tree\.key is an array .* expected None"),
     ],
 )
@@ -452,13 +457,6 @@ def test_state_mismatches(tmp_path, change, match):
     fio.save_tree(tmp_path / "s.npz", state)
     with pytest.raises(CheckpointError, match=r"load_tree: .*s\.npz: " + match):
         fio.load_tree(tmp_path / "s.npz", like=change(state))
-
-
-def test_many_mismatches_are_summarised(tmp_path):
-    fio.save_tree(tmp_path / "t.npz", {f"k{i:02d}": np.ones(1) for i in range(15)})
-    like = {f"k{i:02d}": np.ones(2) for i in range(15)}
-    with pytest.raises(CheckpointError, match=r"tree\['k09'\] has shape .*; and 5 more$"):
-        fio.load_tree(tmp_path / "t.npz", like=like)
 
 
 # --------------------------------------------------------------------------- atomic writes
@@ -617,6 +615,18 @@ def test_latest_checkpoint_falls_back_past_a_corrupt_one(tmp_path):
         state, epoch, path = fio.load_latest_checkpoint(tmp_path, like=states[1])
     assert epoch == 2 and path == paths[2]
     assert_same(states[2], state)
+
+
+def test_latest_checkpoint_falls_back_past_an_entry_claiming_a_huge_shape(tmp_path):
+    states = {e: train_state(hidden=5, epoch=e, history_length=e) for e in (1, 2)}
+    paths = {e: fio.save_checkpoint(tmp_path, s, e) for e, s in states.items()}
+    rewrite(paths[2], replace={"state.params[0]['W'].npy": huge_header()})
+    with pytest.warns(fio.CheckpointWarning,
+                      match=r"skipped .*ckpt-00000002\.npz: the entry .* claims shape "
+                            r"\(100000000000,\).*loaded .*ckpt-00000001\.npz instead"):
+        state, epoch, _ = fio.load_latest_checkpoint(tmp_path)
+    assert epoch == 1
+    assert_same(states[1], state, same_classes=False)
 
 
 def test_no_readable_checkpoint_lists_every_file(tmp_path):

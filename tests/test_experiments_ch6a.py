@@ -10,7 +10,6 @@ sys.path here (the scripts themselves never touch it).
 import json
 import math
 
-import _common  # noqa: E402  (found on the path inserted above)
 import numpy as np
 import pytest
 from helpers import assert_png, load_script
@@ -62,6 +61,8 @@ def leaves(value, path=""):
 
 def check_record(out, name, metrics):
     """metrics.json holds the returned metrics, the config, the seed and the versions."""
+    import _common  # beside the scripts: load_script, at the top, put experiments/ on sys.path
+
     record = json.loads((out / "metrics.json").read_text())
     assert record["experiment"] == name and record["seed"] == 0
     assert {"python", "numpy", "matplotlib"} <= set(record["versions"])

@@ -3,6 +3,8 @@
 The numerical gradient is compared with derivatives worked out by hand; the
 layer and loss checks are given deliberately broken layers and losses (built
 here with the layer protocol) and must fail them, under each oracle alone.
+At a kink (relu at 0, a tie in a max pool, a one-sample batch norm before a
+relu) the checker explains the mismatch and still fails a wrong backward there.
 """
 
 from __future__ import annotations
@@ -266,6 +268,74 @@ def relu_halving_everywhere():
 def test_the_kink_allowance_does_not_excuse_a_wrong_relu(oracles, jax):
     report = check_layer(relu_halving_everywhere(), (), X_WITH_ZEROS, oracles=oracles)
     assert not report.ok and report.kinks == 0, str(report)
+
+
+def _replacing_backward(layer, backward):
+    """The same layer (name, forward, extras) with another backward: a deliberate bug."""
+    return layer._replace(backward=backward)
+
+
+def test_checker_explains_relu_at_exactly_zero_and_still_fails_a_wrong_backward(jax):
+    x = np.array([[0.0, 1.5, -0.7], [0.0, -2.0, 0.0]])
+    relu = L.relu()
+    report = check_layer(relu, (), x)
+    assert report.ok and report.kinks == 3, str(report)
+
+    def wrong_at_the_corner(cache, dy):  # claims a slope of -1 where x == 0
+        return np.where(cache.saved, dy, np.where(x == 0, -dy, 0.0)), ()
+
+    def wrong_elsewhere(cache, dy):  # double the slope where x > 0
+        return np.where(cache.saved, 2 * dy, 0.0), ()
+
+    for wrong in (wrong_at_the_corner, wrong_elsewhere):
+        bad = check_layer(_replacing_backward(relu, wrong), (), x)
+        assert not bad.ok, str(bad)
+
+
+def test_checker_explains_ties_in_a_max_pool_and_still_fails_a_wrong_backward(jax):
+    x = np.array([[[[1.0, 1.0, 0.5, 2.0],
+                    [0.0, 1.0, 2.0, -1.0],
+                    [3.0, 0.2, 0.1, 0.1],
+                    [-1.0, 0.4, 0.1, 0.1]]]])
+    pool = L.max_pool2d(2)
+    report = check_layer(pool, (), x)
+    assert report.ok and report.kinks > 0, str(report)
+
+    def doubled(cache, dy):
+        dx, grads = pool.backward(cache, dy)
+        return 2 * dx, grads
+
+    bad = check_layer(_replacing_backward(pool, doubled), (), x)
+    assert not bad.ok and bad.leaves[0].worst_index is not None, str(bad)
+
+
+def test_checker_explains_a_one_sample_batch_norm_before_a_relu(jax):
+    """One sample: batch norm outputs exactly beta; with beta = 0 the relu sits on its corner
+    (the textbook's beta mismatch of about 0.06 is the average of the two one-sided slopes)."""
+    net = L.serial(L.batch_norm(), L.relu())
+    params, _ = net.init(random.key(0), (3,))
+    params = ({"gamma": params[0]["gamma"], "beta": np.array([0.0, 0.0, 0.5])}, ())
+    x = np.array([[0.3, -1.2, 2.0]])
+    kwargs = {"train": True, "state": L.init_state(net, (3,))}
+    report = check_layer(net, params, x, forward_kwargs=kwargs)
+    assert report.ok and report.kinks == 2, str(report)
+    beta = next(leaf for leaf in report.leaves if leaf.path == "params[0]['beta']")
+    assert beta.kinks == 2
+
+    def wrong_beta(cache, dy):  # a batch-norm backward that doubles dbeta
+        dx, grads = L.batch_norm().backward(cache, dy)
+        return dx, {"gamma": grads["gamma"], "beta": 2 * grads["beta"]}
+
+    buggy = L.serial(_replacing_backward(L.batch_norm(), wrong_beta), L.relu())
+    bad = check_layer(buggy, params, x, forward_kwargs=kwargs)
+    assert not bad.ok, str(bad)
+
+    def wrong_relu(cache, dy):  # a relu that claims slope -1 at its corner
+        return np.where(cache.saved, dy, -dy), ()
+
+    buggy = L.serial(L.batch_norm(), _replacing_backward(L.relu(), wrong_relu))
+    bad = check_layer(buggy, params, x, forward_kwargs=kwargs)
+    assert not bad.ok, str(bad)
 
 
 # --- arguments -------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ The numerical gradient is compared with derivatives worked out by hand; the
 layer and loss checks are given deliberately broken layers and losses (built
 here with the layer protocol) and must fail them, under each oracle alone.
 At a kink (relu at 0, a tie in a max pool, a one-sample batch norm before a
-relu) the checker explains the mismatch and still fails a wrong backward there.
+relu) the checker explains the mismatch and still fails a wrong backward there;
+on a smooth function nothing is a kink, and a gradient off by 1e-5 (relative)
+fails under the default tolerances, each oracle's own.
 """
 
 from __future__ import annotations
@@ -336,6 +338,81 @@ def test_checker_explains_a_one_sample_batch_norm_before_a_relu(jax):
     buggy = L.serial(L.batch_norm(), _replacing_backward(L.relu(), wrong_relu))
     bad = check_layer(buggy, params, x, forward_kwargs=kwargs)
     assert not bad.ok, str(bad)
+
+
+# --- a small error on a smooth function ------------------------------------------------------
+#
+# The kink allowance must only ever explain a mismatch where the two one-sided differences
+# disagree. On a smooth function they agree, so a hand gradient off by a small factor is an
+# error there, however close it is to one of them.
+
+SMALL = 1e-5  # relative: above every tolerance, below what a glance at the numbers would see
+
+
+def _cubes():
+    return np.array([[0.5, -1.2, 2.0], [-0.8, 1.5, 0.9]])  # away from 0, where x**3 is flat
+
+
+@pytest.mark.parametrize("oracles", [("numerical",), ("jax", "numerical")])
+def test_a_small_error_on_a_smooth_function_fails_and_is_no_kink(oracles, jax):
+    x = _cubes()
+    report = check_function(lambda v: (v ** 3).sum(), 3 * x ** 2 * (1 + SMALL), x,
+                            oracles=oracles)
+    (leaf,) = report.leaves
+    assert not report.ok and leaf.worst_index is not None, str(report)
+    assert report.kinks == 0 and "kinks:" not in str(report), str(report)
+    # cs231n's |a - b| / (|a| + |b|) of a relative error SMALL is SMALL / (2 + SMALL)
+    assert leaf.error_numerical == pytest.approx(SMALL / (2 + SMALL), rel=1e-2)
+    if "jax" in oracles:
+        assert leaf.error_jax == pytest.approx(SMALL / (2 + SMALL), rel=1e-6)
+    exact = check_function(lambda v: (v ** 3).sum(), 3 * x ** 2, x, oracles=oracles)
+    assert exact.ok and exact.kinks == 0, str(exact)
+
+
+def _off_by(layer, factor):
+    """The same layer, its backward's dx and every dparams multiplied by ``factor``."""
+    def backward(cache, dy, **kwargs):
+        dx, grads = layer.backward(cache, dy, **kwargs)
+        return factor * dx, tree.scale(factor, grads)
+
+    return _replacing_backward(layer, backward)
+
+
+SMOOTH_NETS = {
+    "serial_tanh": lambda: L.serial(L.dense(3), L.tanh(), L.dense(2), L.sigmoid()),
+    "mlp_tanh": lambda: L.mlp([4, 3], activation="tanh"),
+    "mlp_sigmoid": lambda: L.mlp([4, 1], activation="sigmoid", output="sigmoid"),
+}
+
+
+@pytest.mark.parametrize("oracles", [("numerical",), ("jax", "numerical")])
+@pytest.mark.parametrize("name", sorted(SMOOTH_NETS))
+def test_smooth_nets_have_no_kinks_and_a_small_error_fails_every_leaf(name, oracles, jax):
+    net = SMOOTH_NETS[name]()
+    params, x = _inputs(net, (3,))
+    right = check_layer(net, params, x, oracles=oracles)
+    assert right.ok and right.kinks == 0, str(right)
+    wrong = check_layer(_off_by(net, 1 + SMALL), params, x, oracles=oracles)
+    assert wrong.kinks == 0, str(wrong)
+    assert not any(leaf.ok for leaf in wrong.leaves), str(wrong)
+
+
+# --- the default tolerance of the jax oracle -------------------------------------------------
+
+
+@pytest.mark.parametrize("small", [1e-5, 1e-6])
+def test_the_default_jax_only_check_rejects_a_small_relative_error(small, jax):
+    """jax.grad of the same forward agrees to rounding (1e-7): a 1e-6 error is a bug."""
+    net = SMOOTH_NETS["serial_tanh"]()
+    params, x = _inputs(net, (3,))
+    assert check_layer(net, params, x, oracles=("jax",)).ok
+    report = check_layer(_off_by(net, 1 + small), params, x, oracles=("jax",))
+    assert not report.ok, str(report)
+    worst = max(leaf.error_jax for leaf in report.leaves)
+    assert worst == pytest.approx(small / (2 + small), rel=1e-6)
+    x = _cubes()
+    assert not check_function(lambda v: (v ** 3).sum(), 3 * x ** 2 * (1 + small), x,
+                              oracles=("jax",)).ok
 
 
 # --- arguments -------------------------------------------------------------------------------

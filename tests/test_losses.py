@@ -259,6 +259,27 @@ def test_sigmoid_bce_on_huge_logits_is_finite_and_correct(strict, dtype):
     np.testing.assert_allclose(dz, [[0.0, 0.0, 1.0, -1.0]], atol=np.finfo(dtype).eps)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_bce_on_saturated_probabilities_is_finite_and_flat_where_clipped(strict, dtype):
+    """Predictions of exactly 0 or 1 (and beyond the guard) are clipped to [1e-7, 1 - 1e-7]:
+    the loss is large and finite, and its gradient there is 0, the slope of the clipped
+    function, whichever the target; inside the guard it is (p - t) / (p (1 - p)) / batch."""
+    loss = losses.binary_cross_entropy()
+    pred = np.array([[0.0, 1.0, 1e-12, 0.3], [1.0, 0.0, 1 - 1e-12, 0.6]], dtype=dtype)
+    target = np.array([[0.0, 1.0, 1.0, 1.0], [0.0, 1.0, 1.0, 0.0]], dtype=dtype)
+    value, cache = loss.forward(pred, target)
+    p = np.clip(pred, GUARD, 1 - GUARD).astype(np.float64)  # clipped in pred's own dtype
+    expected = -(target * np.log(p) + (1 - target) * np.log(1 - p)).sum(axis=1).mean()
+    assert np.isfinite(value)
+    np.testing.assert_allclose(value, expected, rtol=1e-12 if dtype == np.float64 else 1e-5)
+    dpred = loss.backward(cache)
+    inside = np.array([[False, False, False, True], [False, False, False, True]])
+    np.testing.assert_array_equal(dpred[~inside], 0.0)
+    q, t = pred[inside], target[inside]
+    np.testing.assert_allclose(dpred[inside], (q - t) / (q * (1 - q)) / 2,
+                               rtol=1e-12 if dtype == np.float64 else 1e-5)
+
+
 # --- bad input -------------------------------------------------------------------------------
 
 

@@ -58,15 +58,8 @@ from funcnet.errors import (
 from funcnet.tree import _is_named
 
 __all__ = [
-    "save_tree",
-    "load_tree",
-    "save_params",
-    "load_params",
-    "save_checkpoint",
-    "list_checkpoints",
-    "load_latest_checkpoint",
-    "CheckpointWarning",
-    "FORMAT_VERSION",
+    "save_tree", "load_tree", "save_params", "load_params", "save_checkpoint",
+    "list_checkpoints", "load_latest_checkpoint", "CheckpointWarning", "FORMAT_VERSION",
 ]
 
 #: The version written into every file's description; other versions are refused.
@@ -143,13 +136,10 @@ def _save(who: str, root: str, path: str | os.PathLike, tree: Any) -> None:
 
 
 def save_tree(path: str | os.PathLike, tree: Any) -> None:
-    """Save a pytree to ``path`` (used as given, no suffix added), atomically.
+    """Save a pytree to ``path`` (used as given), atomically.
 
-    Args:
-      path: the file to write; an existing file is replaced only once the new
-        one is complete on disk.
-      tree: nested dicts (str or int keys), tuples, lists and NamedTuples with
-        numpy arrays, numpy scalars, Python int/float/bool/str or None leaves.
+    ``tree`` holds dicts (str or int keys), tuples, lists and NamedTuples of
+    numpy arrays, numpy scalars, Python int/float/bool/str and None.
 
     Raises:
       ArrayTypeError: a leaf cannot be saved without pickle (object arrays,
@@ -364,20 +354,12 @@ def _checkpoint_name(epoch: int) -> str:
 def save_checkpoint(
     directory: str | os.PathLike, state: Any, epoch: int, *, keep: int | None = None
 ) -> str:
-    """Save ``state`` atomically as ``directory/ckpt-{epoch:08d}.npz``, creating the directory.
+    """Save ``state`` (a pytree) atomically as ``directory/ckpt-{epoch:08d}.npz``; return the path.
 
-    Args:
-      directory: where checkpoints live.
-      state: any pytree ``save_tree`` accepts (e.g. a train state).
-      epoch: a non-negative int naming the checkpoint.
-      keep: if given, keep the checkpoint just written and the ``keep - 1``
-        others of highest epoch; remove the rest.
-
-    A checkpoint's temporary file more than an hour old (left by a save that a
-    crash stopped before its rename) is removed as well.
-
-    Returns:
-      The path written.
+    The directory is created if need be. With ``keep``, the checkpoint written
+    and the ``keep - 1`` others of highest epoch stay and the rest are removed.
+    A checkpoint's temporary file more than an hour old (a save that a crash
+    stopped before its rename) is removed too.
 
     Raises:
       ArgumentError: ``epoch`` or ``keep`` is not a valid integer.
@@ -448,19 +430,12 @@ def list_checkpoints(directory: str | os.PathLike) -> list[tuple[int, str]]:
 def load_latest_checkpoint(
     directory: str | os.PathLike, like: Any = None
 ) -> tuple[Any, int, str] | None:
-    """Load the newest checkpoint in ``directory`` that can be read.
+    """``(state, epoch, path)`` of the newest readable checkpoint, or None if there is none.
 
     A damaged newer checkpoint (truncated, not a zip, a bad description or
-    entry) is skipped with a ``CheckpointWarning`` naming it and why; a
-    checkpoint that reads fine but does not match ``like`` is an error, never
-    skipped.
-
-    Args:
-      directory: where ``save_checkpoint`` wrote.
-      like: optional template state, as for ``load_tree``.
-
-    Returns:
-      ``(state, epoch, path)``, or None when there is no checkpoint at all.
+    entry) is skipped with a ``CheckpointWarning`` naming it and why; one that
+    reads fine but does not match ``like`` (a template, as for ``load_tree``)
+    is an error, never skipped.
 
     Raises:
       CheckpointError: no checkpoint can be read (each file and its problem

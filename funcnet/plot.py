@@ -73,8 +73,7 @@ def _classes(who: str, name: str, values: Any, n: int, k: int | None = None) -> 
     if classes.shape != (n,):
         raise ShapeError(f"{who}: expected {name} of shape ({n},), got shape {classes.shape}")
     top = np.inf if k is None else k
-    if classes.size and (np.any(classes != np.round(classes)) or not
-                         (classes.min() >= 0 and classes.max() < top)):
+    if not np.all((classes == np.round(classes)) & (classes >= 0) & (classes < top)):
         raise ArgumentError(f"{who}: {name} must be integer classes in [0, {top}), "
                             f"got values from {classes.min():g} to {classes.max():g}")
     return classes.astype(np.int64)

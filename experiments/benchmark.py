@@ -5,7 +5,7 @@ hold on a noisy machine; each time is the median of the repeats after a
 warm-up. A step is forward, loss, backward and an SGD update on one batch.
 
 Peers:
-- funcnet: the numpy path, steps as ``fit`` runs them: ``train.run_epoch`` over an
+- funcnet: the numpy path, steps as ``fit`` runs them: ``train.epoch_runner`` over an
   epoch of copies of the batch (the loss checked every step, the params once per
   epoch), timed per step.
 - imperative: the baseline, written here the textbook's way ("Deep Learning
@@ -162,33 +162,36 @@ def regression_run(step_on: Callable[[Any, Any], Any], x: Any, y: Any,
     return run
 
 
-def regression_fit(problem: Problem, *, jit: bool) -> Callable[[], Any]:
-    """Note 000's whole run as funcnet's ``fit`` does it (compiled when ``jit``)."""
+def regression_fit(problem: Problem, *, runner: Any = None) -> Callable[[], Any]:
+    """Note 000's whole run as funcnet's ``fit`` does it (compiled with ``jit.epoch_runner``)."""
     net, loss, params = funcnet_model(problem)
     opt = optim.sgd(LEARNING_RATE)
 
     def run():
         return train.fit(net, loss, opt, params, (problem.x, problem.y),
                          epochs=REGRESSION_EPOCHS, batch_size=1, key=random.key(0),
-                         progress=False, jit=jit)
+                         progress=False, runner=runner)
     return run
 
 
 def funcnet_peer(problem: Problem) -> Callable[[], Any]:
     w = problem.workload
     if w.kind == "regression":
-        return regression_fit(problem, jit=False)
+        return regression_fit(problem)
     net, loss, params = funcnet_model(problem)
     opt = optim.sgd(LEARNING_RATE)
-    # as fit runs it: run_epoch over an epoch of copies of the batch, in order (the loss
-    # checked every step, the params once per epoch); timed per step
+    # as fit runs it: the configuration checked once, then epochs of copies of the batch, in
+    # order (the kernels, the loss tested every step, the params once per epoch); timed per
+    # step
     copies = max(1, EPOCH_SAMPLES // w.batch)
     config = train.Config(net, loss, opt, np.concatenate([problem.x] * copies),
                           np.concatenate([problem.y] * copies), w.batch, shuffle=False)
     state = {"train": train.init_state(net, opt, params, random.key(0))}
+    train.check_config(config, state["train"])
+    run = train.epoch_runner(config)
 
     def epoch():
-        state["train"] = train.run_epoch(config, state["train"])
+        state["train"] = run(state["train"])
         return state["train"].history.loss[-1]
     epoch.steps = copies
     return epoch
@@ -391,7 +394,7 @@ def funcnet_jit_peer(problem: Problem) -> Callable[[], Any] | None:
         return None
     w = problem.workload
     if w.kind == "regression":
-        return regression_fit(problem, jit=True)
+        return regression_fit(problem, runner=jit.epoch_runner)
     net, loss, params = funcnet_model(problem)
     opt = optim.sgd(LEARNING_RATE)
     step = jit.jit_step(net, loss, opt)

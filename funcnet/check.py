@@ -43,7 +43,7 @@ import numpy as np
 from funcnet import random
 from funcnet import tree as ftree
 from funcnet.errors import ArgumentError, GradientCheckError
-from funcnet.layers._base import Layer, layer_name
+from funcnet.layers._base import Layer
 from funcnet.losses import Loss
 
 __all__ = [
@@ -353,7 +353,7 @@ def check_layer(
     # dm-tree flattens the dict in sorted key order: "params" before "x".
     hand = {"params": dparams, "x": dx}
     raise_on_failure = options.pop("raise_on_failure", False)  # after renaming, below
-    report = check_function(objective, hand, inputs, name=layer_name(layer), **options)
+    report = check_function(objective, hand, inputs, name=layer.name, **options)
     renamed = [leaf._replace(path=leaf.path.replace("['x']", "x", 1).replace(
         "['params']", "params", 1)) for leaf in report.leaves]
     renamed.sort(key=lambda leaf: not leaf.path.startswith("x"))  # x first, then params

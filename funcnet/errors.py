@@ -51,7 +51,13 @@ class ArrayTypeError(FuncnetError, TypeError):
 
 
 class NonFiniteError(FuncnetError, FloatingPointError):
-    """Training met a NaN or an infinity."""
+    """Training met a NaN or an infinity.
+
+    Raised by training, ``state`` is the last finite ``TrainState`` of the run
+    (the start of the epoch that failed), from which one can save or go on.
+    """
+
+    state: Any = None
 
 
 class CheckpointError(FuncnetError, ValueError):

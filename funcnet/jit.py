@@ -1,7 +1,7 @@
 """The jit path: funcnet's hand-written forward, backward and update, compiled by ``jax.jit``.
 
-Nothing here differentiates anything: the step is ``train.value_and_grad``
-(``net.forward``, ``loss.backward``, ``net.backward``) followed by
+Nothing here differentiates anything: the step is ``train.gradient_fn`` (the
+layers' and the loss's kernels: forward, loss, backward) followed by
 ``optimizer.update`` — the very functions the numpy path runs — traced with
 jax arrays and compiled once. ``jax.grad`` is never called.
 
@@ -9,11 +9,12 @@ jax arrays and compiled once. ``jax.grad`` is never called.
 - ``epoch_runner(config)`` runs a whole epoch as ONE compiled call: the
   minibatches (the same permutation the numpy path draws from the state's
   key) are gathered on the device and the steps run inside ``jax.lax.scan``;
-  a smaller last batch gets one more compiled step. ``train.fit(..., jit=True)``
-  uses it, so history, validation, snapshots, checkpoints and resume behave
-  exactly as on the numpy path. The compiled epoch is kept for the same net,
-  loss, optimizer and batching (the 32 most recent), so a second ``fit`` does
-  not compile again.
+  a smaller last batch gets one more compiled step. ``train.fit(...,
+  runner=jit.epoch_runner)`` runs it, so history, validation, snapshots,
+  checkpoints and resume behave exactly as on the numpy path, and a NaN or inf
+  is reported as the numpy path reports it (the epoch is replayed there). The
+  compiled epoch is kept for the same net, loss, optimizer and batching (the 32
+  most recent), so a second ``fit`` does not compile again.
 - It runs on whatever device jax uses by default (the CPU, or a GPU where one
   is present) without code changes.
 - Every call here runs in jax's x64 mode, whatever the global setting
@@ -45,9 +46,16 @@ from typing import Any
 import numpy as np
 
 from funcnet import random, tree
-from funcnet.errors import ArgumentError, NonFiniteError
-from funcnet.layers import extras
-from funcnet.train import Config, TrainState, _advance, value_and_grad
+from funcnet.errors import ArgumentError
+from funcnet.train import (
+    Config,
+    EpochResult,
+    TrainState,
+    epoch_keys,
+    finish_epoch,
+    gradient_fn,
+    replay_failed_epoch,
+)
 
 __all__ = ["jit_step", "epoch_runner", "to_device", "to_numpy"]
 
@@ -89,9 +97,10 @@ def to_numpy(value: Any) -> Any:
 
 
 def _refuse_keyed(net: Any, who: str) -> None:
-    if "key" in extras(net):
+    if "key" in net.takes:
         raise ArgumentError(f"{who}: this network has a layer that draws random numbers "
-                            f"(dropout), whose keys live on the host; train it with jit=False")
+                            f"(dropout), whose keys live on the host; train it with the "
+                            f"numpy runner (leave fit's runner out)")
 
 
 def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
@@ -99,11 +108,11 @@ def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
     model_state, loss)``; pass arrays from ``to_device``."""
     jax, _ = _jax()
     _refuse_keyed(net, "jit_step")
+    grad_fn = gradient_fn(net, loss, checked=False)
 
     @jax.jit
     def compiled(params, opt_state, x, y, model_state):
-        value, grads, model_state = value_and_grad(net, loss, params, x, y,
-                                                   model_state=model_state)
+        value, grads, model_state = grad_fn(params, x, y, None, model_state)
         params, opt_state = optimizer.update(grads, opt_state, params)
         return params, opt_state, model_state, value
 
@@ -123,11 +132,11 @@ def _compiled_epoch(net: Any, loss: Any, optimizer: Any, full: int, size: int,
     same net, loss and optimizer reuses jax's compiled program instead of compiling anew
     (layers, losses and optimizers are tuples of functions, equal only to themselves)."""
     jax, jnp = _jax()
+    grad_fn = gradient_fn(net, loss, checked=False)
 
     def body(carry, batch):
         params, opt_state, model_state = carry
-        value, grads, model_state = value_and_grad(net, loss, params, *batch,
-                                                   model_state=model_state)
+        value, grads, model_state = grad_fn(params, *batch, None, model_state)
         params, opt_state = optimizer.update(grads, opt_state, params)
         return (params, opt_state, model_state), value
 
@@ -149,7 +158,7 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
     """``run(state) -> state``: one epoch, compiled, equal to ``train.run_epoch`` up to rounding."""
     jax, jnp = _jax()
     net, loss, optimizer = config.net, config.loss, config.optimizer
-    _refuse_keyed(net, "fit(jit=True)")
+    _refuse_keyed(net, "fit(runner=jit.epoch_runner)")
     n, size = len(config.x), config.batch_size
     full = n // size
     rest = 0 if config.drop_last else n - full * size
@@ -164,22 +173,16 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
         x_dev, y_dev = jnp.asarray(config.x), jnp.asarray(config.y)
 
     def run(state: TrainState) -> TrainState:
-        next_key, k_order, _ = random.split(state.key, 3)  # the numpy path's split
+        next_key, k_order, _ = epoch_keys(state.key)
         order = random.permutation(k_order, n) if config.shuffle else np.arange(n)
         with _x64():  # numpy state goes in as it is: jit moves it faster than to_device
             (params, opt_state, model_state), losses = epoch(
                 state.params, state.opt_state, state.model_state, x_dev, y_dev, order)
             losses = np.asarray(losses, dtype=np.float64)
         if not np.all(np.isfinite(losses)):
-            bad = int(np.argmin(np.isfinite(losses)))
-            params_np = to_numpy(params)
-            path = tree.first_nonfinite(params_np)
-            where = (f"; {tree.path_str(path, 'params')} holds NaN or inf" if path is not None
-                     else "")
-            raise NonFiniteError(f"fit(jit=True): non-finite loss at epoch {state.epoch}, step "
-                                 f"{state.step + bad} (batch {bad} of the epoch){where}")
-        return _advance(config, state, to_numpy(params), to_numpy(opt_state),
-                        to_numpy(model_state), state.step + len(losses), list(losses),
-                        next_key)
+            raise replay_failed_epoch(config, state)
+        return finish_epoch(config, state, EpochResult(
+            to_numpy(params), to_numpy(opt_state), to_numpy(model_state),
+            state.step + len(losses), list(losses), next_key))
 
     return run

@@ -30,10 +30,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from funcnet._xp import LOG_GUARD, exp_limit, namespace, sigmoid_fn
-from funcnet.errors import ArrayTypeError, ShapeError, describe, is_array
+from funcnet.errors import ArrayTypeError, ShapeError, StructureError, describe, is_array
 
 __all__ = [
     "Loss",
+    "LossKernel",
     "sum_of_squares",
     "mse",
     "cross_entropy",
@@ -45,19 +46,50 @@ __all__ = [
 ]
 
 
-class Loss(NamedTuple):
-    """A loss: ``forward(pred, target) -> (value, cache)``, ``backward(cache) -> dpred``.
+class LossKernel(NamedTuple):
+    """A loss's math and its checks, written apart.
 
-    Two attributes of ``forward`` tell ``train.predict`` and ``train.evaluate`` what
-    the loss is (a hand-made loss may set them too): ``funcnet_on_logits``,
-    ``"softmax"`` or ``"sigmoid"`` when the loss applies that activation to the
-    network's output itself (predictions then go through it), and
-    ``funcnet_classification``, True for a cross-entropy (evaluation then reports
-    accuracy).
+    ``forward(pred, target) -> (value, cache)`` and ``backward(cache) -> dpred``
+    compute and check nothing. ``check(pred, target)`` raises a clear error
+    naming the loss when the math cannot take its inputs; it reads only the
+    shape and dtype of ``pred`` (an array, or anything with ``shape`` and
+    ``dtype``, such as a layer's ``ArraySpec``) and the values of ``target``
+    (label ranges). ``entries`` are the checked ``(forward, backward)`` built
+    from this kernel: a loss whose function is no longer that entry
+    (``loss._replace(forward=...)``) runs what replaced it, not the kernel.
     """
 
     forward: Callable[[Any, Any], tuple[Any, Any]]
     backward: Callable[[Any], Any]
+    check: Callable[[Any, Any], None]
+    entries: tuple[Callable, Callable] | tuple[()] = ()
+
+
+class Loss(NamedTuple):
+    """A loss: ``forward(pred, target) -> (value, cache)``, ``backward(cache) -> dpred``.
+
+    ``Loss(forward, backward)`` from two plain functions is a loss; the other
+    fields, with their defaults, tell callers what kind of loss it is:
+
+    - ``name``: what errors and reports call it (``"mse"``).
+    - ``on_logits``: ``"softmax"`` or ``"sigmoid"`` when the loss applies that
+      activation to the network's output itself (the fused losses), so
+      ``train.predict`` passes the output through it to give probabilities;
+      ``None`` when the loss takes the output as it is.
+    - ``classification``: True for a cross-entropy; ``train.evaluate`` then
+      reports accuracy as well as the loss.
+    - ``kernel``: the unchecked math and the checks, apart (a ``LossKernel``),
+      for a loss whose ``forward`` checks its inputs and whose ``backward``
+      checks its cache before they compute; ``fit`` checks once and then runs
+      the kernel. ``None`` for a loss whose functions are already the bare math.
+    """
+
+    forward: Callable[[Any, Any], tuple[Any, Any]]
+    backward: Callable[[Any], Any]
+    name: str = "loss"
+    on_logits: str | None = None
+    classification: bool = False
+    kernel: LossKernel | None = None
 
 
 class DiffCache(NamedTuple):
@@ -83,31 +115,49 @@ class LogitCache(NamedTuple):
     batch: int
 
 
-def _make(name: str, forward: Callable, backward: Callable, *, on_logits: str | None = None,
-          classification: bool = False) -> Loss:
-    forward.__qualname__ = forward.__name__ = f"{name}.forward"
-    backward.__qualname__ = backward.__name__ = f"{name}.backward"
-    forward.funcnet_on_logits = on_logits
-    forward.funcnet_classification = classification
-    return Loss(forward, backward)
+def _checked_loss(name: str, forward: Callable, backward: Callable, check: Callable,
+                  cache_type: type, *, on_logits: str | None = None,
+                  classification: bool = False) -> Loss:
+    """A ``Loss`` whose ``forward`` runs ``check`` and whose ``backward`` checks its cache."""
+
+    def checked_forward(pred, target):
+        check(pred, target)
+        return forward(pred, target)
+
+    def checked_backward(cache):
+        if not isinstance(cache, cache_type):
+            raise StructureError(f"{name}.backward: expected the cache {name}.forward "
+                                 f"returned (a {cache_type.__name__}), got {describe(cache)}")
+        return backward(cache)
+
+    checked_forward.__qualname__ = checked_forward.__name__ = f"{name}.forward"
+    checked_backward.__qualname__ = checked_backward.__name__ = f"{name}.backward"
+    return Loss(checked_forward, checked_backward, name, on_logits, classification,
+                LossKernel(forward, backward, check, (checked_forward, checked_backward)))
+
+
+# --- checks (they read pred's shape and dtype, and target's values) ----------------------
+
+
+def _has_shape(value: Any) -> bool:
+    """An array, or a description of one (anything with ``shape`` and ``dtype``)."""
+    return (hasattr(value, "shape") and hasattr(value, "dtype")
+            and not isinstance(value, np.generic))
 
 
 def _check_pred(name: str, pred: Any) -> None:
-    if not is_array(pred):
+    if not _has_shape(pred):
         raise ArrayTypeError(f"{name}: expected pred to be an array of shape (batch, ...), "
                              f"got {describe(pred)}")
-    if pred.ndim < 1 or pred.shape[0] == 0:
+    if len(pred.shape) < 1 or pred.shape[0] == 0:
         raise ShapeError(f"{name}: expected pred with a non-empty batch axis, "
                          f"got shape {tuple(pred.shape)}")
     if np.dtype(pred.dtype).kind != "f":
         raise ArrayTypeError(f"{name}: expected pred of a float dtype, got {pred.dtype}")
 
 
-def _same_shape_target(name: str, pred: Any, target: Any) -> Any:
-    """The target, checked against pred's shape and cast to pred's dtype."""
-    if (type(pred) is np.ndarray and type(target) is np.ndarray and pred.ndim
-            and pred.shape == target.shape and pred.shape[0] and pred.dtype.kind == "f"):
-        return target if target.dtype == pred.dtype else target.astype(pred.dtype)
+def _check_same_shape(name: str, pred: Any, target: Any) -> None:
+    """The target must have pred's shape (it is cast to pred's dtype)."""
     _check_pred(name, pred)
     if not is_array(target):
         raise ArrayTypeError(f"{name}: expected target to be an array of shape "
@@ -115,48 +165,46 @@ def _same_shape_target(name: str, pred: Any, target: Any) -> Any:
     if tuple(target.shape) != tuple(pred.shape):
         raise ShapeError(f"{name}: target shape {tuple(target.shape)} does not match "
                          f"pred shape {tuple(pred.shape)}")
-    xp = namespace(pred, target)
-    return xp.astype(target, pred.dtype) if target.dtype != pred.dtype else target
 
 
-def _class_target(name: str, pred: Any, target: Any) -> Any:
-    """One-hot target in pred's dtype, from one-hot/probability rows or integer labels."""
-    if not (type(pred) is np.ndarray and type(target) is np.ndarray and pred.ndim == 2
-            and pred.dtype.kind == "f" and target.ndim == 1 and target.dtype.kind in "iu"
-            and target.shape[0] == pred.shape[0] and pred.shape[0]):
-        return _class_target_checked(name, pred, target)
-    # labels: every row of the one-hot has exactly one hit if and only if every label is in
-    # range (a count, where the range check with min and max takes two reductions)
-    hits = target[:, None] == np.arange(pred.shape[1])
-    if np.count_nonzero(hits) != target.shape[0]:
-        _check_labels(name, target, pred.shape[1])
-    return hits.astype(pred.dtype)
-
-
-def _check_labels(name: str, target: Any, classes: int) -> None:
-    if target.size and (target.min() < 0 or target.max() >= classes):
-        raise ShapeError(f"{name}: labels must lie in [0, {classes}), got values from "
-                         f"{target.min()} to {target.max()}")
-
-
-def _class_target_checked(name: str, pred: Any, target: Any) -> Any:
-    """``_class_target`` for any input: jax arrays, one-hot rows, or a mistake to word."""
+def _check_class_target(name: str, pred: Any, target: Any) -> None:
+    """Integer labels (batch,) in [0, classes), or one-hot/probability rows of pred's shape."""
     _check_pred(name, pred)
-    if pred.ndim != 2:
+    if len(pred.shape) != 2:
         raise ShapeError(f"{name}: expected pred of shape (batch, classes), "
                          f"got shape {tuple(pred.shape)}")
     if not is_array(target):
         raise ArrayTypeError(f"{name}: expected target to be an array of labels (batch,) or "
                              f"one-hot rows {tuple(pred.shape)}, got {describe(target)}")
     batch, classes = pred.shape
-    xp = namespace(pred, target)
-    if target.ndim == 1 and np.dtype(target.dtype).kind in "iu":
-        if target.shape[0] != batch:
-            raise ShapeError(f"{name}: got {target.shape[0]} labels for a batch of {batch}")
-        if isinstance(target, np.ndarray):
-            _check_labels(name, target, classes)
-        return xp.astype(target[:, None] == xp.arange(classes), pred.dtype)
-    return _same_shape_target(name, pred, target)
+    if not _is_labels(target):
+        _check_same_shape(name, pred, target)
+        return
+    if target.shape[0] != batch:
+        raise ShapeError(f"{name}: got {target.shape[0]} labels for a batch of {batch}")
+    if isinstance(target, np.ndarray) and target.size and (target.min() < 0
+                                                           or target.max() >= classes):
+        raise ShapeError(f"{name}: labels must lie in [0, {classes}), got values from "
+                         f"{target.min()} to {target.max()}")
+
+
+# --- the math shared by the kernels ------------------------------------------------------
+
+
+def _is_labels(target: Any) -> bool:
+    return target.ndim == 1 and np.dtype(target.dtype).kind in "iu"
+
+
+def _as_pred_dtype(target: Any, pred: Any) -> Any:
+    """The target in pred's dtype, so float32 predictions give a float32 loss."""
+    return target if target.dtype == pred.dtype else target.astype(pred.dtype)
+
+
+def _one_hot(target: Any, pred: Any, xp: Any) -> Any:
+    """One-hot rows in pred's dtype from integer labels; other targets only cast."""
+    if _is_labels(target):
+        return (target[:, None] == xp.arange(pred.shape[1])).astype(pred.dtype)
+    return _as_pred_dtype(target, pred)
 
 
 def sum_of_squares() -> Loss:
@@ -167,14 +215,16 @@ def sum_of_squares() -> Loss:
     name = "sum_of_squares"
 
     def forward(pred, target):
-        t = _same_shape_target(name, pred, target)
-        diff = pred - t
+        diff = pred - _as_pred_dtype(target, pred)
         return 0.5 * (diff * diff).sum(), DiffCache(diff, pred.shape[0])
 
     def backward(cache):
         return cache.diff
 
-    return _make(name, forward, backward)
+    def check(pred, target):
+        _check_same_shape(name, pred, target)
+
+    return _checked_loss(name, forward, backward, check, DiffCache)
 
 
 def mse() -> Loss:
@@ -185,14 +235,16 @@ def mse() -> Loss:
     name = "mse"
 
     def forward(pred, target):
-        t = _same_shape_target(name, pred, target)
-        diff = pred - t
+        diff = pred - _as_pred_dtype(target, pred)
         return (diff * diff).sum() / pred.shape[0], DiffCache(diff, pred.shape[0])
 
     def backward(cache):
         return cache.diff * (2 / cache.batch)
 
-    return _make(name, forward, backward)
+    def check(pred, target):
+        _check_same_shape(name, pred, target)
+
+    return _checked_loss(name, forward, backward, check, DiffCache)
 
 
 def cross_entropy() -> Loss:
@@ -205,15 +257,18 @@ def cross_entropy() -> Loss:
     name = "cross_entropy"
 
     def forward(pred, target):
-        t = _class_target(name, pred, target)
-        xp = namespace(pred, t)
+        xp = namespace(pred, target)
+        t = _one_hot(target, pred, xp)
         batch = pred.shape[0]
         return -(t * xp.log(pred + LOG_GUARD)).sum() / batch, ProbCache(pred, t, batch)
 
     def backward(cache):
         return -cache.target / (cache.pred + LOG_GUARD) / cache.batch
 
-    return _make(name, forward, backward, classification=True)
+    def check(pred, target):
+        _check_class_target(name, pred, target)
+
+    return _checked_loss(name, forward, backward, check, ProbCache, classification=True)
 
 
 def binary_cross_entropy() -> Loss:
@@ -227,8 +282,8 @@ def binary_cross_entropy() -> Loss:
     name = "binary_cross_entropy"
 
     def forward(pred, target):
-        t = _same_shape_target(name, pred, target)
-        xp = namespace(pred, t)
+        xp = namespace(pred, target)
+        t = _as_pred_dtype(target, pred)
         p = xp.minimum(xp.maximum(pred, LOG_GUARD), 1 - LOG_GUARD)
         batch = pred.shape[0]
         value = -(t * xp.log(p) + (1 - t) * xp.log(1 - p)).sum() / batch
@@ -240,7 +295,10 @@ def binary_cross_entropy() -> Loss:
         inside = (p > LOG_GUARD) & (p < 1 - LOG_GUARD)  # where the clip did not bite
         return xp.where(inside, (p - t) / (p * (1 - p)), 0) / batch
 
-    return _make(name, forward, backward, classification=True)
+    def check(pred, target):
+        _check_same_shape(name, pred, target)
+
+    return _checked_loss(name, forward, backward, check, ProbCache, classification=True)
 
 
 def softmax_cross_entropy() -> Loss:
@@ -254,8 +312,8 @@ def softmax_cross_entropy() -> Loss:
     name = "softmax_cross_entropy"
 
     def forward(pred, target):
-        t = _class_target(name, pred, target)
-        xp = namespace(pred, t)
+        xp = namespace(pred, target)
+        t = _one_hot(target, pred, xp)
         # reductions as array methods (on numpy and jax alike): numpy's np.max and np.sum
         # wrappers cost a few microseconds per call, which a batch of one notices
         shifted = pred - pred.max(axis=-1, keepdims=True)
@@ -269,7 +327,11 @@ def softmax_cross_entropy() -> Loss:
         probs, t, batch = cache
         return (probs - t) / batch
 
-    return _make(name, forward, backward, on_logits="softmax", classification=True)
+    def check(pred, target):
+        _check_class_target(name, pred, target)
+
+    return _checked_loss(name, forward, backward, check, LogitCache, on_logits="softmax",
+                         classification=True)
 
 
 def sigmoid_binary_cross_entropy() -> Loss:
@@ -282,8 +344,8 @@ def sigmoid_binary_cross_entropy() -> Loss:
     name = "sigmoid_binary_cross_entropy"
 
     def forward(pred, target):
-        t = _same_shape_target(name, pred, target)
-        xp = namespace(pred, t)
+        xp = namespace(pred, target)
+        t = _as_pred_dtype(target, pred)
         # max(z, 0) and |z| written with where, so that jax.grad of this same forward
         # takes the slopes 0 and -1 at z = 0, which add up to the true 1/2 there
         positive = pred > 0
@@ -297,7 +359,11 @@ def sigmoid_binary_cross_entropy() -> Loss:
         probs, t, batch = cache
         return (probs - t) / batch
 
-    return _make(name, forward, backward, on_logits="sigmoid", classification=True)
+    def check(pred, target):
+        _check_same_shape(name, pred, target)
+
+    return _checked_loss(name, forward, backward, check, LogitCache, on_logits="sigmoid",
+                         classification=True)
 
 
 #: Every public loss constructor, by name. The test registry must cover each one.

@@ -10,9 +10,17 @@ equal params and history, and a run resumed from a checkpoint continues
 exactly as if it had never stopped.
 
 A step computes the loss and the gradients with the HAND-WRITTEN backward
-(``net.backward``; jax is never used here) and applies the optimizer. A
-non-finite loss or gradient stops training with ``NonFiniteError`` naming the
-epoch, the step and the parameter path.
+(``net.backward``; jax is never used here) and applies the optimizer.
+
+Checks run once. ``run_epoch`` and ``fit`` check the data, the net and the
+loss before the first step (``check_config``); the steps then run the layers'
+kernels and test only that each loss is finite. A NaN or inf replays the
+epoch with every check on, and the ``NonFiniteError`` names the epoch, the
+step and the parameter path. ``train_step``, the one-step API, checks fully.
+
+An epoch runner is a value: ``fit(..., runner=funcnet.jit.epoch_runner)``
+compiles the epochs; it splits keys with ``epoch_keys`` and records history
+with ``finish_epoch``, as the numpy ``epoch_runner`` does.
 
 History is plain data (tuples of numbers and arrays). Observers and the
 progress bar watch the fold; they receive each new state and cannot change it.
@@ -41,7 +49,7 @@ from funcnet.errors import (
     is_array,
     require_positive_int,
 )
-from funcnet.layers import Layer, extras, skips_dx
+from funcnet.layers import ArraySpec, Layer, math_of
 from funcnet.layers import init_state as layer_init_state
 from funcnet.losses import Loss
 from funcnet.optim import Optimizer
@@ -52,11 +60,18 @@ __all__ = [
     "Config",
     "StepResult",
     "Evaluation",
+    "EpochResult",
     "minibatches",
     "init_state",
+    "gradient_fn",
     "value_and_grad",
     "train_step",
+    "check_config",
+    "epoch_keys",
     "run_epoch",
+    "epoch_runner",
+    "finish_epoch",
+    "replay_failed_epoch",
     "fit",
     "evaluate",
     "predict",
@@ -200,70 +215,69 @@ def minibatches(key: Any, x: Any, y: Any, batch_size: int, *, shuffle: bool = Tr
 # --- one step ----------------------------------------------------------------------------
 
 
-def _forward(net: Layer, params: Any, x: Any, *, train: bool, key: Any = None,
-             model_state: Any = ()) -> tuple[Any, Any]:
-    """Call ``net.forward`` with exactly the extras its layers take."""
-    wanted = extras(net)
-    if not wanted:
-        return net.forward(params, x)
+def _apply(forward: Callable, takes: frozenset, params: Any, x: Any, *, train: bool,
+           key: Any = None, model_state: Any = ()) -> tuple[Any, Any]:
+    """Call a network's ``forward`` with exactly the extras it takes."""
+    if not takes:
+        return forward(params, x)
     kwargs = {}
-    if "train" in wanted:
+    if "train" in takes:
         kwargs["train"] = train
-    if "key" in wanted and train:
+    if "key" in takes and train:
         kwargs["key"] = key
-    if "state" in wanted:
+    if "state" in takes:
         kwargs["state"] = model_state
-    return net.forward(params, x, **kwargs)
+    return forward(params, x, **kwargs)
 
 
-def _gradient_fn(net: Layer, loss: Loss) -> Callable[..., tuple[Any, Any, Any]]:
+def _loss_math(loss: Loss) -> tuple[Callable, Callable]:
+    """The unchecked ``(forward, backward)`` of a loss: its kernel's while its own functions
+    are the checked entries built from that kernel, else its own (as ``layers.math_of``)."""
+    kernel = loss.kernel
+    if kernel is None or not kernel.entries:
+        return loss.forward, loss.backward
+    forward, backward = kernel.entries
+    return (kernel.forward if loss.forward is forward else loss.forward,
+            kernel.backward if loss.backward is backward else loss.backward)
+
+
+def gradient_fn(net: Layer, loss: Loss, *, checked: bool = True
+                ) -> Callable[..., tuple[Any, Any, Any]]:
     """``grad_fn(params, x, y, key, model_state) -> (value, grads, model_state)``.
 
-    What the network is (the extras its layers take, whether its first layer
-    can skip dx) is looked up once here, not on every step.
+    The gradient comes from the hand-written backward pass. ``checked``: through
+    the public forward and backward, which check their input; else through the
+    kernels alone, for a caller that has checked its configuration once
+    (``run_epoch``, the jit path).
     """
-    wanted = extras(net)
-    takes_train, takes_key, takes_state = ("train" in wanted, "key" in wanted,
-                                           "state" in wanted)
-    forward, backward = net.forward, net.backward
-    loss_forward, loss_backward = loss.forward, loss.backward
-    skip_dx = skips_dx(net)  # the data needs no gradient: skip the first layer's dx product
+    takes = net.takes
+    forward, backward = (net.forward, net.backward) if checked else math_of(net)
+    loss_forward, loss_backward = (loss.forward, loss.backward) if checked else _loss_math(loss)
+    skip_dx = net.skips_dx  # the data needs no gradient: skip the first layer's dx product
 
     def grad_fn(params, x, y, key, model_state):
-        if wanted:
-            kwargs = {}
-            if takes_train:
-                kwargs["train"] = True
-            if takes_key:
-                kwargs["key"] = key
-            if takes_state:
-                kwargs["state"] = model_state
-            pred, cache = forward(params, x, **kwargs)
-        else:
-            pred, cache = forward(params, x)
+        pred, cache = _apply(forward, takes, params, x, train=True, key=key,
+                             model_state=model_state)
         value, loss_cache = loss_forward(pred, y)
         dpred = loss_backward(loss_cache)
-        if skip_dx:
-            _, grads = backward(cache, dpred, need_dx=False)
-        else:
-            _, grads = backward(cache, dpred)
-        return value, grads, (cache.state if takes_state else model_state)
+        _, grads = backward(cache, dpred, need_dx=False) if skip_dx else backward(cache, dpred)
+        return value, grads, (cache.state if "state" in takes else model_state)
 
     return grad_fn
 
 
 def value_and_grad(net: Layer, loss: Loss, params: Any, x: Any, y: Any, *, key: Any = None,
                    model_state: Any = ()) -> tuple[Any, Any, Any]:
-    """The loss and its gradient w.r.t. params, by the hand-written backward pass.
+    """The loss and its gradient w.r.t. params, by the hand-written backward pass (checked).
 
     Returns:
       ``(value, grads, new_model_state)``; ``grads`` has params' structure.
     """
-    return _gradient_fn(net, loss)(params, x, y, key, model_state)
+    return gradient_fn(net, loss)(params, x, y, key, model_state)
 
 
 def _where_text(where: Any) -> str:
-    """``where`` as ``_epoch_steps`` passes it, (epoch, step, batch), or a caller's text."""
+    """``where`` as an epoch passes it, (epoch, step, batch), or a caller's text."""
     if isinstance(where, tuple):
         epoch, step, batch = where
         return f"epoch {epoch}, step {step} (batch {batch} of the epoch)"
@@ -289,26 +303,22 @@ def _all_finite(value: Any, grads: Any) -> bool:
     """The loss and every gradient element are finite (no sum that could overflow)."""
     if not math.isfinite(float(value)):
         return False
-    for g in tree.leaves(grads):
-        if not np.isfinite(g).all():
-            return False
-    return True
+    return all(np.isfinite(g).all() for g in tree.leaves(grads))
 
 
-def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer, *,
-             drops_grads: bool = False) -> Callable[..., StepResult]:
-    """``step(params, opt_state, x, y, key, model_state, check, where) -> StepResult``:
-    ``train_step`` with the model looked up once (``run_epoch`` builds it per epoch).
-    ``where`` is text, or ``(epoch, step, batch)``, worded only for an error.
+def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer, *, checked: bool,
+             check_finite: bool | None = None) -> Callable[..., StepResult]:
+    """``step(params, opt_state, x, y, key, model_state, where) -> StepResult``.
 
-    ``drops_grads``: the caller never reads ``StepResult.grads`` (it is None then), so a
-    funcnet optimizer may write the new params into the gradients' own buffers.
+    ``checked``: through the public forward and backward (else the kernels).
+    ``check_finite`` (default: as ``checked``): a NaN or inf in the loss or in
+    any gradient raises ``NonFiniteError`` naming ``where`` (text, or
+    ``(epoch, step, batch)``) and the parameter path, before the update.
     """
-    grad_fn, update = _gradient_fn(net, loss), optimizer.update
-    if drops_grads:
-        update = getattr(update, "funcnet_owning_grads", update)
+    check_finite = checked if check_finite is None else check_finite
+    grad_fn, update = gradient_fn(net, loss, checked=checked), optimizer.update
 
-    def step(params, opt_state, x, y, key, model_state, check, where):
+    def step(params, opt_state, x, y, key, model_state, where):
         try:
             value, grads, model_state = grad_fn(params, x, y, key, model_state)
         except FloatingPointError as e:  # numpy set to raise (np.seterr): the same story
@@ -317,11 +327,10 @@ def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer, *,
             raise NonFiniteError(f"train_step: {e} at {_where_text(where)} (numpy raises on "
                                  f"floating-point errors here); lower the learning rate or "
                                  f"check the data") from e
-        if check and not _all_finite(value, grads):
+        if check_finite and not _all_finite(value, grads):
             raise NonFiniteError(_nonfinite_report("train_step", where, value, grads, params))
         params, opt_state = update(grads, opt_state, params)
-        return StepResult(params, opt_state, model_state, float(value),
-                          None if drops_grads else grads)
+        return StepResult(params, opt_state, model_state, float(value), grads)
 
     return step
 
@@ -329,15 +338,15 @@ def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer, *,
 def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_state: Any,
                x: Any, y: Any, *, key: Any = None, model_state: Any = (),
                check: bool = True, where: str = "a step") -> StepResult:
-    """One optimizer step on one minibatch.
+    """One optimizer step on one minibatch, through the public (checked) forward and backward.
 
     With ``check`` (the default) a NaN or inf in the loss or in any gradient
     raises ``NonFiniteError`` naming ``where`` and the parameter path, before
-    the update. ``run_epoch`` checks more cheaply (see there).
+    the update.
     """
-    # as text: a tuple is how run_epoch passes (epoch, step, batch), not a caller's words
-    return _step_fn(net, loss, optimizer)(params, opt_state, x, y, key, model_state, check,
-                                          str(where))
+    step = _step_fn(net, loss, optimizer, checked=True, check_finite=check)
+    # as text: a tuple is how an epoch passes (epoch, step, batch), not a caller's words
+    return step(params, opt_state, x, y, key, model_state, str(where))
 
 
 # --- evaluation --------------------------------------------------------------------------
@@ -345,8 +354,7 @@ def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_st
 
 def _on_logits(loss: Loss | None) -> str | None:
     """The activation the loss applies to the output itself (see ``losses.Loss``), or None."""
-    fused = getattr(getattr(loss, "forward", None), "funcnet_on_logits", None)
-    return fused if fused in ("softmax", "sigmoid") else None
+    return loss.on_logits if isinstance(loss, Loss) else None
 
 
 def predict(net: Layer, params: Any, x: Any, *, loss: Loss | None = None,
@@ -362,7 +370,8 @@ def predict(net: Layer, params: Any, x: Any, *, loss: Loss | None = None,
     n = x.shape[0]
     size = n if batch_size is None else require_positive_int("predict", "batch_size",
                                                              batch_size)
-    outputs = [_forward(net, params, x[i:i + size], train=False, model_state=model_state)[0]
+    outputs = [_apply(net.forward, net.takes, params, x[i:i + size], train=False,
+                      model_state=model_state)[0]
                for i in range(0, max(n, 1), size)]
     out = outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
     fused = _on_logits(loss)
@@ -388,7 +397,7 @@ def accuracy(pred: Any, target: Any, *, threshold: float = 0.5) -> float:
 
 
 def _is_classification(loss: Loss, y: Any) -> bool:
-    return (getattr(loss.forward, "funcnet_classification", False) is True
+    return ((isinstance(loss, Loss) and loss.classification is True)
             or np.asarray(y).dtype.kind in "iu")
 
 
@@ -415,50 +424,119 @@ def init_state(net: Layer, optimizer: Optimizer, params: Any, key: Any,
     return TrainState(params, optimizer.init(params), key, 0, 0, History(), model_state)
 
 
-def _epoch_steps(config: Config, state: TrainState, *, check: bool):
-    """The epoch's optimizer steps; None if a loss came out non-finite (when not ``check``)."""
+def check_config(config: Config, state: TrainState) -> None:
+    """Check once what every step of an epoch would otherwise check: data, net and loss.
+
+    The net's checks run on the shape of one batch (no math), with the extras a
+    training step passes; the loss's checks see every target at once.
+    """
+    who = "run_epoch"
+    n = _check_data(who, config.x, config.y)
+    size = _check_batch_size(who, config.batch_size, n)
+    net, loss = config.net, config.loss
+    if net.kernel is None:
+        return  # plain functions: the net checks itself, if at all, as it runs
+    extras = {"train": True, "key": random.key(0), "state": state.model_state}
+    x = ArraySpec((size, *config.x.shape[1:]), config.x.dtype)
+    out = net.kernel.check(state.params, x, **{k: v for k, v in extras.items()
+                                                if k in net.takes})
+    if out is not None and loss.kernel is not None:
+        loss.kernel.check(ArraySpec((n, *out.shape[1:]), out.dtype), config.y)
+
+
+def epoch_keys(key: Any) -> tuple[Any, Any, Any]:
+    """An epoch's keys from the state's key: ``(next_key, order_key, layers_key)``.
+
+    ``order_key`` shuffles the data; ``layers_key`` is split into one key per
+    step for the layers that draw random numbers (dropout). Every epoch runner
+    splits the same way, so the numpy and jit paths draw the same order.
+    """
+    return random.split(key, 3)
+
+
+class EpochResult(NamedTuple):
+    """What an epoch's steps produced, before the history records it."""
+
+    params: Any
+    opt_state: Any
+    model_state: Any
+    step: int
+    losses: Sequence[float]
+    next_key: Any
+
+
+def _epoch_steps(config: Config, state: TrainState, *, checked: bool) -> EpochResult | None:
+    """The epoch's optimizer steps; None if a loss came out non-finite (when not ``checked``)."""
     net, loss, optimizer = config.net, config.loss, config.optimizer
-    next_key, k_order, k_layers = random.split(state.key, 3)
+    next_key, k_order, k_layers = epoch_keys(state.key)
     batches = minibatches(k_order, config.x, config.y, config.batch_size,
                           shuffle=config.shuffle, drop_last=config.drop_last)
-    layer_keys = (random.split(k_layers, len(batches)) if "key" in extras(net)
+    layer_keys = (random.split(k_layers, len(batches)) if "key" in net.takes
                   else (None,) * len(batches))
     params, opt_state, model_state, step = (state.params, state.opt_state, state.model_state,
                                             state.step)
-    step_fn = _step_fn(net, loss, optimizer, drops_grads=True)
+    step_fn = _step_fn(net, loss, optimizer, checked=checked)
     losses = []
     for i, ((xb, yb), k) in enumerate(zip(batches, layer_keys, strict=True)):
-        result = step_fn(params, opt_state, xb, yb, k, model_state, check, (state.epoch, step, i))
+        result = step_fn(params, opt_state, xb, yb, k, model_state, (state.epoch, step, i))
         if not math.isfinite(result.loss):
             return None
         params, opt_state, model_state = result.params, result.opt_state, result.model_state
         losses.append(result.loss)
         step += 1
-    return params, opt_state, model_state, step, losses, next_key
+    return EpochResult(params, opt_state, model_state, step, losses, next_key)
+
+
+def replay_failed_epoch(config: Config, state: TrainState) -> NonFiniteError:
+    """The error for an epoch that produced a NaN or inf, naming its step and parameter path.
+
+    The epoch is replayed from ``state`` (a run is a pure function of it) with
+    every check on, which stops at the first non-finite loss or gradient. The
+    error's ``state`` is ``state``: the last state of the run that was finite.
+    """
+    try:
+        _epoch_steps(config, state, checked=True)
+    except NonFiniteError as e:
+        error = e
+    else:
+        error = NonFiniteError(f"run_epoch: epoch {state.epoch} produced non-finite values "
+                               f"that a checked replay did not reproduce")
+    error.state = state
+    return error
+
+
+def _run_checked_config_epoch(config: Config, state: TrainState) -> TrainState:
+    """One epoch of a configuration already checked: the kernels, a finite loss per step."""
+    done = _epoch_steps(config, state, checked=False)
+    if done is None or not tree.all_finite(done.params):
+        raise replay_failed_epoch(config, state)
+    return finish_epoch(config, state, done)
 
 
 def run_epoch(config: Config, state: TrainState) -> TrainState:
     """One pass over the data: shuffle, step through the minibatches, record history.
 
-    Each step's loss is checked (a scalar: free), and the params once at the
-    end of the epoch. If either is not finite, the epoch is replayed from its
-    starting state — a run is a pure function of it — with every gradient
-    checked, so the error names the exact step and parameter path.
+    The configuration is checked once (``check_config``), then the steps run the
+    kernels and test only that each loss is finite, and the params once at the
+    end. If either is not, the epoch is replayed from its starting state with
+    every check on, and the ``NonFiniteError`` names the exact step and
+    parameter path; its ``state`` is the state this epoch started from.
     """
-    done = _epoch_steps(config, state, check=False)
-    if done is None or not tree.all_finite(done[0]):
-        _epoch_steps(config, state, check=True)  # raises at the first non-finite step
-        raise NonFiniteError(f"run_epoch: epoch {state.epoch} produced non-finite values "
-                             f"that a checked replay did not reproduce")
-    return _advance(config, state, *done)
+    check_config(config, state)
+    return _run_checked_config_epoch(config, state)
 
 
-def _advance(config: Config, state: TrainState, params: Any, opt_state: Any, model_state: Any,
-             step: int, losses: Sequence[float], next_key: Any) -> TrainState:
-    """The state after an epoch whose steps produced these params and losses: history added."""
+def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
+    """``run(state) -> state``: ``run_epoch`` for a configuration ``fit`` has checked."""
+    return functools.partial(_run_checked_config_epoch, config)
+
+
+def finish_epoch(config: Config, state: TrainState, done: EpochResult) -> TrainState:
+    """The state after an epoch whose steps produced ``done``: history recorded."""
     net, loss = config.net, config.loss
+    params, model_state = done.params, done.model_state
     history = state.history
-    history = history._replace(loss=(*history.loss, float(np.mean(losses))))
+    history = history._replace(loss=(*history.loss, float(np.mean(done.losses))))
     if config.validation is not None:
         xv, yv = config.validation
         ev = evaluate(net, loss, params, xv, yv, model_state=model_state)
@@ -473,7 +551,8 @@ def _advance(config: Config, state: TrainState, params: Any, opt_state: Any, mod
             history = history._replace(
                 snapshot_epochs=(*history.snapshot_epochs, state.epoch),
                 snapshots=(*history.snapshots, pred))
-    return TrainState(params, opt_state, next_key, state.epoch + 1, step, history, model_state)
+    return TrainState(params, done.opt_state, done.next_key, state.epoch + 1, done.step,
+                      history, model_state)
 
 
 def _restore(loaded: Any, template: TrainState, path: str) -> TrainState:
@@ -513,55 +592,12 @@ def _progress_bar(total: int, initial: int, enabled: bool | None):
     return tqdm(total=total, initial=initial, unit="epoch", leave=False)
 
 
-def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[Any, Any], *,
-        epochs: int, batch_size: int, key: Any, shuffle: bool = True, drop_last: bool = False,
-        validation: tuple[Any, Any] | None = None, snapshot: tuple[Any, int] | None = None,
-        observers: Sequence[Callable[[TrainState, dict], Any]] = (),
-        progress: bool | None = None, checkpoint_dir: str | os.PathLike | None = None,
-        checkpoint_every: int | None = None, keep_checkpoints: int | None = None,
-        resume: bool = False, jit: bool = False) -> TrainState:
-    """Train for ``epochs`` epochs: a ``functools.reduce`` of ``run_epoch`` over the epochs.
-
-    Args:
-      net, loss, optimizer: the model, its loss, and an ``optim`` optimizer.
-      params: initial parameters (from ``net.init``).
-      data: ``(x, y)`` numpy arrays with samples along axis 0.
-      epochs: number of epochs (0 returns the initial state).
-      batch_size: samples per step: 1 (note 000), any minibatch, or n (full batch).
-      key: a ``funcnet.random`` key; the run is a pure function of it.
-      shuffle, drop_last: as ``minibatches``.
-      validation: optional ``(x, y)`` evaluated after every epoch.
-      snapshot: optional ``(inputs, interval)``: predictions kept every ``interval`` epochs.
-      observers: functions ``(state, metrics)`` called after each epoch; they only watch.
-      progress: a tqdm bar; default on at a terminal, off when the CI variable is set.
-      checkpoint_dir, checkpoint_every: save the state into ``checkpoint_dir`` every
-        ``checkpoint_every`` epochs, and always after the last epoch.
-      keep_checkpoints: how many checkpoints to keep (default all).
-      resume: continue from the newest readable checkpoint in ``checkpoint_dir``.
-      jit: run each epoch's steps compiled by ``jax.jit`` inside ``jax.lax.scan``
-        (``funcnet.jit``; needs jax). The same hand-written forward, backward
-        and update run, so the result matches the numpy path to rounding.
-
-    Returns:
-      The final ``TrainState`` (params, optimizer state, key, counters, history).
-
-    >>> from funcnet import data, layers, losses, optim, random
-    >>> d = data.xor()
-    >>> net = layers.mlp([4, 1], activation="tanh")
-    >>> params, _ = net.init(random.key(0), (2,))
-    >>> state = fit(net, losses.sigmoid_binary_cross_entropy(), optim.adam(0.05), params,
-    ...             (d.x, d.t), epochs=300, batch_size=4, key=random.key(1), progress=False)
-    >>> state.epoch, state.step, len(state.history.loss), state.history.loss[-1] < 0.05
-    (300, 300, 300, True)
-    """
-    who = "fit"
-    x, y = data if isinstance(data, tuple | list) and len(data) == 2 else (data, None)
-    if y is None:
-        raise ArgumentError(f"{who}: data must be a pair (x, y), got {describe(data)}")
-    n = _check_data(who, x, y)
+def _check_fit_options(who: str, x: Any, y: Any, epochs: Any, validation: Any, snapshot: Any,
+                       observers: Any, checkpoint_dir: Any, checkpoint_every: Any,
+                       resume: bool, runner: Any) -> None:
+    """Everything ``fit`` is told besides the model, checked before the first epoch."""
     if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
         raise ArgumentError(f"{who}: epochs must be a non-negative integer, got {epochs!r}")
-    batch_size = _check_batch_size(who, batch_size, n)
     for name, value in (("x", x), ("y", y)):
         if not np.all(np.isfinite(value)):
             raise NonFiniteError(f"{who}: {name} holds NaN or inf at row "
@@ -589,32 +625,134 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
     for i, observer in enumerate(observers):
         if not callable(observer):
             raise ArgumentError(f"{who}: observers[{i}] must be callable, got {describe(observer)}")
+    if runner is not None and not callable(runner):
+        raise ArgumentError(f"{who}: runner must be a function config -> run, "
+                            f"got {describe(runner)}")
 
+
+def _resume(who: str, state: TrainState, checkpoint_dir: Any, epochs: int) -> TrainState:
+    """The newest readable checkpoint in ``checkpoint_dir`` as a state, or ``state`` if none."""
+    found = io.load_latest_checkpoint(checkpoint_dir)
+    if found is None:
+        return state
+    loaded, _, path = found
+    state = _restore(loaded, state, path)
+    if state.epoch > epochs:
+        raise ArgumentError(f"{who}: the newest checkpoint {path} is at epoch "
+                            f"{state.epoch}, past epochs={epochs}; ask for at least "
+                            f"{state.epoch} epochs or use another checkpoint_dir")
+    return state
+
+
+def _metrics(state: TrainState) -> dict:
+    """What observers and the progress bar see of an epoch (its history holds it alone)."""
+    history = state.history
+    metrics = {"epoch": state.epoch, "loss": history.loss[-1]}
+    if history.val_loss:
+        metrics["val_loss"] = history.val_loss[-1]
+    if history.val_accuracy:
+        metrics["val_accuracy"] = history.val_accuracy[-1]
+    return metrics
+
+
+class _Watch(NamedTuple):
+    """What watches ``fit``'s fold: observers, checkpoints and the progress bar."""
+
+    observers: Sequence[Callable[[TrainState, dict], Any]]
+    checkpoint_dir: Any
+    checkpoint_every: int | None
+    keep: int | None
+    epochs: int
+    bar: Any
+
+
+def _after_epoch(watch: _Watch, new: TrainState,
+                 with_history: Callable[[TrainState], TrainState]) -> None:
+    """Show an epoch to its watchers; a checkpoint is due every ``checkpoint_every`` and last."""
+    metrics = _metrics(new)
+    due = watch.checkpoint_every is not None and new.epoch % watch.checkpoint_every == 0
+    saves = watch.checkpoint_dir is not None and (due or new.epoch == watch.epochs)
+    if watch.observers or saves:
+        whole = with_history(new)
+        for observer in watch.observers:
+            observer(whole, dict(metrics))
+        if saves:
+            io.save_checkpoint(watch.checkpoint_dir, whole, whole.epoch, keep=watch.keep)
+    if watch.bar is not None:
+        watch.bar.update(1)
+        watch.bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k != "epoch"})
+
+
+def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[Any, Any], *,
+        epochs: int, batch_size: int, key: Any, shuffle: bool = True, drop_last: bool = False,
+        validation: tuple[Any, Any] | None = None, snapshot: tuple[Any, int] | None = None,
+        observers: Sequence[Callable[[TrainState, dict], Any]] = (),
+        progress: bool | None = None, checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None, keep_checkpoints: int | None = None,
+        resume: bool = False,
+        runner: Callable[[Config], Callable[[TrainState], TrainState]] | None = None,
+        ) -> TrainState:
+    """Train for ``epochs`` epochs: a ``functools.reduce`` of ``run_epoch`` over the epochs.
+
+    Args:
+      net, loss, optimizer: the model, its loss, and an ``optim`` optimizer.
+      params: initial parameters (from ``net.init``).
+      data: ``(x, y)`` numpy arrays with samples along axis 0.
+      epochs: number of epochs (0 returns the initial state).
+      batch_size: samples per step: 1 (note 000), any minibatch, or n (full batch).
+      key: a ``funcnet.random`` key; the run is a pure function of it.
+      shuffle, drop_last: as ``minibatches``.
+      validation: optional ``(x, y)`` evaluated after every epoch.
+      snapshot: optional ``(inputs, interval)``: predictions kept every ``interval`` epochs.
+      observers: functions ``(state, metrics)`` called after each epoch; they only watch.
+      progress: a tqdm bar; default on at a terminal, off when the CI variable is set.
+      checkpoint_dir, checkpoint_every: save the state into ``checkpoint_dir`` every
+        ``checkpoint_every`` epochs, and always after the last epoch.
+      keep_checkpoints: how many checkpoints to keep (default all).
+      resume: continue from the newest readable checkpoint in ``checkpoint_dir``.
+      runner: ``runner(config) -> run``, with ``run(state) -> state`` running one
+        epoch of a checked configuration; default ``train.epoch_runner`` (numpy).
+        ``funcnet.jit.epoch_runner`` runs each epoch's steps compiled by
+        ``jax.jit`` inside ``jax.lax.scan`` (needs jax): the same hand-written
+        forward, backward and update, so the result matches to rounding.
+
+    Raises:
+      NonFiniteError: a loss or gradient became NaN or inf; the message names the
+        epoch, the step and the parameter path, and the error's ``state`` is the
+        last finite state of the run (its history included).
+
+    Returns:
+      The final ``TrainState`` (params, optimizer state, key, counters, history).
+
+    >>> from funcnet import data, layers, losses, optim, random
+    >>> d = data.xor()
+    >>> net = layers.mlp([4, 1], activation="tanh")
+    >>> params, _ = net.init(random.key(0), (2,))
+    >>> state = fit(net, losses.sigmoid_binary_cross_entropy(), optim.adam(0.05), params,
+    ...             (d.x, d.t), epochs=300, batch_size=4, key=random.key(1), progress=False)
+    >>> state.epoch, state.step, len(state.history.loss), state.history.loss[-1] < 0.05
+    (300, 300, 300, True)
+    """
+    who = "fit"
+    x, y = data if isinstance(data, tuple | list) and len(data) == 2 else (data, None)
+    if y is None:
+        raise ArgumentError(f"{who}: data must be a pair (x, y), got {describe(data)}")
+    batch_size = _check_batch_size(who, batch_size, _check_data(who, x, y))
+    _check_fit_options(who, x, y, epochs, validation, snapshot, observers, checkpoint_dir,
+                       checkpoint_every, resume, runner)
     config = Config(net, loss, optimizer, x, y, batch_size, shuffle, drop_last,
                     tuple(validation) if validation is not None else None,
                     tuple(snapshot) if snapshot is not None else None)
-    if jit:
-        from funcnet.jit import epoch_runner  # jax is imported only on this path
-
-        run = epoch_runner(config)
-    else:
-        run = functools.partial(run_epoch, config)
+    run = (epoch_runner if runner is None else runner)(config)
     state = init_state(net, optimizer, params, key, in_shape=x.shape[1:])
     if resume:
-        found = io.load_latest_checkpoint(checkpoint_dir)
-        if found is not None:
-            loaded, _, path = found
-            state = _restore(loaded, state, path)
-            if state.epoch > epochs:
-                raise ArgumentError(f"{who}: the newest checkpoint {path} is at epoch "
-                                    f"{state.epoch}, past epochs={epochs}; ask for at least "
-                                    f"{state.epoch} epochs or use another checkpoint_dir")
-    remaining = epochs - state.epoch
-    bar = _progress_bar(epochs, state.epoch, progress)
+        state = _resume(who, state, checkpoint_dir, epochs)
+    check_config(config, state)
+    watch = _Watch(observers, checkpoint_dir, checkpoint_every, keep_checkpoints, epochs,
+                   _progress_bar(epochs, state.epoch, progress))
     # The history so far, one list per field. Each epoch runs on a state with an empty
-    # history (an epoch only appends to it), and its entries are added here, so a run
-    # costs O(epochs), not the O(epochs²) of copying ever longer tuples; the full History
-    # is built only for what shows it: observers, a checkpoint, the final state.
+    # history and its entries are appended here; the whole History is built only for
+    # what shows it: observers, a checkpoint, the final state.
     recorded = [list(field) for field in state.history]
 
     def with_history(current: TrainState) -> TrainState:
@@ -624,28 +762,16 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
         new = run(current._replace(history=History()))
         for field, entries in zip(recorded, new.history, strict=True):
             field.extend(entries)
-        history = new.history  # this epoch's entries alone
-        metrics = {"epoch": new.epoch, "loss": history.loss[-1]}
-        if history.val_loss:
-            metrics["val_loss"] = history.val_loss[-1]
-        if history.val_accuracy:
-            metrics["val_accuracy"] = history.val_accuracy[-1]
-        due = checkpoint_every is not None and new.epoch % checkpoint_every == 0
-        saves = checkpoint_dir is not None and (due or new.epoch == epochs)
-        if observers or saves:
-            whole = with_history(new)
-            for observer in observers:
-                observer(whole, dict(metrics))
-            if saves:
-                io.save_checkpoint(checkpoint_dir, whole, whole.epoch, keep=keep_checkpoints)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k != "epoch"})
+        _after_epoch(watch, new, with_history)
         return new
 
     try:
-        final = functools.reduce(step, range(remaining), state)
+        final = functools.reduce(step, range(epochs - state.epoch), state)
+    except NonFiniteError as e:
+        if isinstance(getattr(e, "state", None), TrainState):
+            e.state = with_history(e.state)
+        raise
     finally:
-        if bar is not None:
-            bar.close()
+        if watch.bar is not None:
+            watch.bar.close()
     return with_history(final)

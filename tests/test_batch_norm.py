@@ -27,7 +27,7 @@ def test_batch_norm_init_and_initial_state():
     np.testing.assert_array_equal(params["beta"], np.zeros(4))
     np.testing.assert_array_equal(state["mean"], np.zeros(4))
     np.testing.assert_array_equal(state["var"], np.ones(4))
-    assert tree.is_frozen(state) and L.extras(layer) == {"train", "state"}
+    assert tree.is_frozen(state) and layer.takes == {"train", "state"}
 
 
 @pytest.mark.parametrize("shape, axes", [((64, 3), (0,)), ((8, 3, 4, 5), (0, 2, 3))])

@@ -27,7 +27,6 @@ from funcnet.check import (
     relative_error,
 )
 from funcnet.errors import ArgumentError, GradientCheckError, ShapeError, StructureError
-from funcnet.layers._base import make_layer
 
 SEEDS = st.integers(0, 2**16)
 
@@ -113,7 +112,7 @@ def test_relative_error_needs_matching_shapes():
 
 
 def _with_backward(layer, backward, name):
-    return make_layer(name, layer.init, layer.forward, backward)
+    return layer._replace(backward=backward, name=name)
 
 
 def dense_doubling_dW():
@@ -263,7 +262,7 @@ def relu_halving_everywhere():
     def backward(x, dy):
         return 0.5 * dy, ()
 
-    return make_layer("half_relu", good.init, forward, backward)
+    return L.Layer(good.init, forward, backward, name="half_relu")
 
 
 @pytest.mark.parametrize("oracles", [("jax",), ("numerical",), ("jax", "numerical")])

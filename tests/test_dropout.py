@@ -24,7 +24,7 @@ def test_dropout_eval_is_the_identity_forward_and_backward():
     np.testing.assert_array_equal(y, x)
     np.testing.assert_array_equal(dx, 2 * x)
     assert grads == ()
-    assert L.extras(layer) == {"key", "train"}
+    assert layer.takes == {"key", "train"}
 
 
 @pytest.mark.parametrize("drop_prob", [0.1, 0.5, 0.8])

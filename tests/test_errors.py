@@ -166,7 +166,7 @@ CASES = {
     "serial: an unknown keyword": (
         lambda: _serial_net()[0].forward(_serial_net()[1], np.ones((1, 2)), train=True),
         ArgumentError,
-        r"^serial: unexpected keyword \['train'\]; its layers take no keyword arguments$"),
+        r"^serial: unexpected keyword \['train'\]; it takes no keyword arguments$"),
     "relu: params given": (
         lambda: L.relu().forward({"W": np.ones(2)}, np.ones((1, 2))), StructureError,
         r"^relu: this layer has no parameters; expected params \(\), got a dict$"),

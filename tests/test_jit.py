@@ -7,7 +7,7 @@ pytest.importorskip("jax")
 
 from helpers import assert_trees_close  # noqa: E402
 
-from funcnet import data, init, layers, losses, optim, random, train  # noqa: E402
+from funcnet import data, init, jit, layers, losses, optim, random, train  # noqa: E402
 from funcnet.errors import ArgumentError, NonFiniteError  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def test_fit_jit_matches_the_numpy_path(make, optimizer, batch_size, jax_x64):
     kwargs = dict(epochs=4, batch_size=batch_size, key=random.key(11), progress=False,
                   validation=xy, snapshot=(xy[0][:5], 2))
     plain = train.fit(net, loss, optimizer, params, xy, **kwargs)
-    compiled = train.fit(net, loss, optimizer, params, xy, jit=True, **kwargs)
+    compiled = train.fit(net, loss, optimizer, params, xy, runner=jit.epoch_runner, **kwargs)
     assert compiled.epoch == plain.epoch and compiled.step == plain.step
     assert_trees_close(compiled.params, plain.params, rtol=1e-9, atol=1e-12, what="params")
     assert_trees_close(compiled.opt_state, plain.opt_state, rtol=1e-9, atol=1e-12,
@@ -78,7 +78,8 @@ def test_fit_jit_keeps_float32_and_an_int64_count(make, batch_size, jax_x64):
     # int32, which jax refused as a carry of another dtype
     net, loss, params, xy = make()
     kwargs = dict(epochs=3, batch_size=batch_size, key=random.key(0), progress=False)
-    compiled = train.fit(net, loss, optim.sgd(0.1), params, xy, jit=True, **kwargs)
+    compiled = train.fit(net, loss, optim.sgd(0.1), params, xy, runner=jit.epoch_runner,
+                         **kwargs)
     plain = train.fit(net, loss, optim.sgd(0.1), params, xy, **kwargs)
     assert all(leaf.dtype == np.float32 for leaf in __import__("funcnet").tree.leaves(
         compiled.params))
@@ -90,8 +91,6 @@ def test_fit_jit_keeps_float32_and_an_int64_count(make, batch_size, jax_x64):
 def test_jit_step_keeps_its_dtypes_under_either_x64_setting(jax_x64):
     # float64 params must not be truncated to float32, nor the count to int32 (which
     # also warned and traced the step a second time)
-    from funcnet import jit
-
     for dtype in (np.float32, np.float64):
         net, loss, params, (x, y) = _classifier(dtype)
         opt = optim.sgd(0.1)
@@ -106,8 +105,6 @@ def test_jit_step_keeps_its_dtypes_under_either_x64_setting(jax_x64):
 
 
 def test_jit_step_equals_train_step():
-    from funcnet import jit
-
     net, loss, params, (x, y) = _classifier()
     opt = optim.adam(1e-2)
     step = jit.jit_step(net, loss, opt)
@@ -125,22 +122,20 @@ def test_jit_refuses_layers_that_draw_random_numbers():
     net = layers.serial(layers.dense(3), _KeyedIdentity())
     params, _ = net.init(random.key(0), (2,))
     x, y = np.ones((4, 2)), np.ones((4, 3))
-    with pytest.raises(ArgumentError, match=r"fit\(jit=True\).*draws random numbers.*jit=False"):
+    with pytest.raises(ArgumentError, match=r"jit.epoch_runner.*draws random numbers.*numpy"):
         train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), epochs=1, batch_size=2,
-                  key=random.key(0), progress=False, jit=True)
+                  key=random.key(0), progress=False, runner=jit.epoch_runner)
 
 
 def test_jit_reports_a_diverging_run():
     net, loss, params, xy = _regression()
-    with pytest.raises(NonFiniteError, match=r"jit=True.*epoch \d+, step \d+"):
+    with pytest.raises(NonFiniteError, match=r"epoch \d+, step \d+"):
         train.fit(net, loss, optim.sgd(1e6), params, (xy[0], xy[1] * 1e6), epochs=3,
-                  batch_size=1, key=random.key(0), progress=False, jit=True)
+                  batch_size=1, key=random.key(0), progress=False, runner=jit.epoch_runner)
 
 
 def _KeyedIdentity():
     """A stand-in for dropout: a parameterless layer that takes a key."""
-    from funcnet.layers._base import make_layer
-
     def init(key, in_shape):
         return (), tuple(in_shape)
 
@@ -150,15 +145,14 @@ def _KeyedIdentity():
     def backward(cache, dy):
         return dy, ()
 
-    return make_layer("keyed", init, forward, backward, takes=("key",))
+    return layers.Layer(init, forward, backward, name="keyed", takes=frozenset({"key"}))
 
 
 def test_a_second_fit_reuses_the_compiled_epoch():
-    from funcnet import jit
-
     net, loss, params, xy = _regression()
     opt = optim.sgd(0.1)
-    kwargs = dict(epochs=2, batch_size=5, key=random.key(0), progress=False, jit=True)
+    kwargs = dict(epochs=2, batch_size=5, key=random.key(0), progress=False,
+                  runner=jit.epoch_runner)
     first = train.fit(net, loss, opt, params, xy, **kwargs)
     before = jit._compiled_epoch.cache_info()
     second = train.fit(net, loss, opt, params, xy, **kwargs)
@@ -184,8 +178,7 @@ def test_fit_jit_compiles_a_net_that_cannot_be_a_cache_key():
 
     net, loss, params, xy = _regression()
     odd = net._replace(backward=Unhashable(net.backward))
-    odd.backward.funcnet_skips_dx = net.backward.funcnet_skips_dx
     kwargs = dict(epochs=2, batch_size=5, key=random.key(0), progress=False)
-    compiled = train.fit(odd, loss, optim.sgd(0.1), params, xy, jit=True, **kwargs)
+    compiled = train.fit(odd, loss, optim.sgd(0.1), params, xy, runner=jit.epoch_runner, **kwargs)
     plain = train.fit(net, loss, optim.sgd(0.1), params, xy, **kwargs)
     assert_trees_close(compiled.params, plain.params, rtol=1e-9, atol=1e-12, what="params")

@@ -107,7 +107,7 @@ def killing(loss: Loss, after_calls: int) -> Loss:
             os._exit(KILLED)
         return loss.forward(pred, target)
 
-    return Loss(forward, loss.backward)
+    return loss._replace(forward=forward)
 
 
 def run_python(script: str, *extra_paths: Path) -> subprocess.CompletedProcess:
@@ -410,13 +410,17 @@ def test_fit_never_hands_an_epoch_the_history_before_it(monkeypatch):
     # so a run costs O(epochs): no epoch copies the ever longer tuples of the ones before
     # it (150 000 one-step epochs once spent minutes on that); the result is the same
     seen = []
-    original = train.run_epoch
+    original = train.epoch_runner
 
-    def spy(config, state):
-        seen.append(tuple(map(len, state.history)))
-        return original(config, state)
+    def spy(config):
+        run = original(config)
 
-    monkeypatch.setattr(train, "run_epoch", spy)
+        def watched(state):
+            seen.append(tuple(map(len, state.history)))
+            return run(state)
+        return watched
+
+    monkeypatch.setattr(train, "epoch_runner", spy)
     final = fit_classifier(5)
     assert seen == [(0, 0, 0, 0, 0)] * 5
     assert_same_state(final, explicit_loop(5)[-1])
@@ -729,8 +733,7 @@ def test_what_a_loss_is_comes_from_its_marks_not_its_name():
     def wrapped(pred, target):
         return fused.forward(pred, target)
 
-    wrapped.funcnet_on_logits, wrapped.funcnet_classification = "softmax", True
-    marked = losses.Loss(wrapped, fused.backward)
+    marked = losses.Loss(wrapped, fused.backward, on_logits="softmax", classification=True)
     assert_bitwise_equal(train.predict(net, params, x, loss=fused),
                          train.predict(net, params, x, loss=marked), "a marked wrapper")
     one_hot = data.one_hot(y, 2).astype(np.float64)  # float targets: only the mark tells
@@ -1182,8 +1185,8 @@ def test_minibatches_are_the_same_gathered_once_or_batch_by_batch(batch_size, mo
 @pytest.mark.parametrize("optimizer", [optim.sgd(0.1), optim.sgd(0.1, weight_decay=0.01),
                                        optim.adam(0.01)])
 def test_an_epoch_equals_its_train_steps_bitwise(optimizer):
-    """run_epoch lets sgd write new params into gradient buffers nothing else holds; the
-    numbers are those of train_step, which hands the gradients back untouched."""
+    """run_epoch runs the kernels unchecked; its numbers are those of train_step, which runs
+    the checked forward and backward."""
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((24, 3)), rng.integers(0, 2, 24)
     net = layers.mlp([5, 2], activation="tanh")

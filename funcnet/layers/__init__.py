@@ -1,4 +1,4 @@
-"""Layers: each constructor returns a ``Layer(init, forward, backward)``.
+"""Layers: each constructor returns a ``Layer`` (see ``Layer``'s fields).
 
 The protocol is stated once, in ``funcnet.layers._base``; each layer's
 docstring gives only its own shapes and cache.
@@ -11,11 +11,12 @@ from funcnet.layers._activation import relu as relu
 from funcnet.layers._activation import sigmoid as sigmoid
 from funcnet.layers._activation import softmax as softmax
 from funcnet.layers._activation import tanh as tanh
+from funcnet.layers._base import ArraySpec as ArraySpec
+from funcnet.layers._base import Kernel as Kernel
 from funcnet.layers._base import Layer as Layer
-from funcnet.layers._base import extras as extras
+from funcnet.layers._base import checked_layer as checked_layer
 from funcnet.layers._base import init_state as init_state
-from funcnet.layers._base import layer_name as layer_name
-from funcnet.layers._base import skips_dx as skips_dx
+from funcnet.layers._base import math_of as math_of
 from funcnet.layers._batchnorm import BatchNormCache as BatchNormCache
 from funcnet.layers._batchnorm import batch_norm as batch_norm
 from funcnet.layers._combinators import SerialCache as SerialCache
@@ -64,10 +65,11 @@ __all__ = [
     "CONSTRUCTORS",
     "ACTIVATIONS",
     "activation_layer",
-    "extras",
+    "ArraySpec",
+    "Kernel",
+    "checked_layer",
     "init_state",
-    "layer_name",
-    "skips_dx",
+    "math_of",
     "ActivationCache",
     "AddCache",
     "BatchNormCache",

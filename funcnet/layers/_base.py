@@ -1,8 +1,8 @@
-"""The layer protocol: one value holding three pure functions.
+"""The layer protocol: one value holding three pure functions and what a caller must know.
 
-    init(key, in_shape)  -> (params, out_shape)
-    forward(params, x)   -> (y, cache)
-    backward(cache, dy)  -> (dx, dparams)
+    init(key, in_shape)              -> (params, out_shape)
+    forward(params, x, **extras)     -> (y, cache)
+    backward(cache, dy)              -> (dx, dparams)
 
 - ``in_shape`` and ``out_shape`` are the shape of ONE sample; ``x`` and ``y``
   carry a leading batch axis: ``x.shape == (batch, *in_shape)``.
@@ -13,26 +13,33 @@
   weights used). Backward reads the weights from the cache, never elsewhere.
 - Nothing is mutated: not ``x``, ``dy``, ``params`` nor ``cache``. ``init``
   returns frozen (read-only) leaves, so an accidental in-place write raises.
-- Array math goes through the inputs' namespace (``funcnet._xp.namespace``),
-  so the same forward runs on numpy and under ``jax.grad`` / ``jax.jit``.
+- Array math goes through the inputs' namespace (``funcnet._xp.namespace``) or
+  array methods, so the same forward runs on numpy and under ``jax.grad`` /
+  ``jax.jit``.
 
-Extended layers. A layer that needs a random key, a train/eval switch, or
-state that changes while it runs (batch norm's running statistics) takes
-them as keyword-only arguments of ``forward``, and says so with
-``extended(...)``:
+Everything else a caller must know is a field of ``Layer``, with a default,
+so ``Layer(init, forward, backward)`` from three plain functions is a layer:
 
-    forward(params, x, *, key=..., train=..., state=...) -> (y, cache)
+- ``name``: what errors and reports call it (``"dense(3)"``).
+- ``takes``: which of ``"key"``, ``"train"``, ``"state"`` forward takes as
+  keyword arguments. ``serial`` and ``train.fit`` pass exactly these: a fresh
+  key per step and per keyed layer, ``train=True`` in training and False in
+  evaluation, and the layer's state.
+- ``initial_state``: ``initial_state(in_shape) -> state`` for a layer that
+  takes ``state``; forward returns the new state in ``cache.state``.
+- ``skips_dx``: backward accepts ``need_dx=False`` and then returns ``None``
+  for ``dx`` (a network's first layer needs no gradient of its data).
+- ``kernel``: the layer's math and its checks, apart (a ``Kernel``), for a
+  layer whose ``forward``/``backward`` check their input before they compute.
+  Compositions and ``fit`` check once at their own boundary and then run the
+  kernels unchecked. ``None`` for a layer whose forward and backward are
+  already the bare math (a layer of one's own, unless one writes checks).
 
-A layer that takes ``state`` returns the updated state in ``cache.state``
-(the same state in eval mode) and gives its initial state with
-``init_state(layer, in_shape)``. ``serial`` threads all three: it splits the
-key between the layers that want one, passes ``train`` to those that use it,
-and carries a tuple of per-layer states. Layers that need none of this keep
-the plain signature, and ``extras(layer)`` is empty for them.
-
-Backward of a layer whose ``dx`` costs real work (``dense``) may also take
-``need_dx=False``, returning ``None`` for ``dx``: a network's first layer
-does not need the gradient of its data. ``skips_dx(layer)`` tells.
+Checks run at the boundary, once. ``layer.forward(params, x)`` at a prompt
+checks ``x`` and ``params`` and names the layer in its error; ``serial``
+checks its input against every layer's params before any math runs (the
+checks pass shapes along as ``ArraySpec``); ``fit`` checks its configuration
+once and then runs the math with only a finiteness test per step.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ import numpy as np
 from funcnet.errors import (
     ArgumentError,
     ArrayTypeError,
+    FuncnetError,
     ShapeError,
     StructureError,
     describe,
@@ -52,72 +60,131 @@ from funcnet.errors import (
 )
 from funcnet.random import is_key
 
-__all__ = [
-    "Layer",
-    "layer_name",
-    "extras",
-    "init_state",
-    "skips_dx",
-    "EXTRA_NAMES",
-]
+__all__ = ["Layer", "Kernel", "ArraySpec", "checked_layer", "EXTRA_NAMES"]
 
 Array = Any
 Shape = tuple[int, ...]
 EXTRA_NAMES = ("key", "train", "state")
 
 
+class ArraySpec(NamedTuple):
+    """An array's shape and dtype without its values: what checks pass along a network."""
+
+    shape: Shape
+    dtype: np.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+def spec_of(x: Any) -> ArraySpec:
+    """The ``ArraySpec`` of an array (or of a spec)."""
+    return ArraySpec(tuple(x.shape), np.dtype(x.dtype))
+
+
+class Kernel(NamedTuple):
+    """A layer's math and its checks, written apart.
+
+    ``forward(params, x, **extras) -> (y, cache)`` and ``backward(cache, dy)
+    -> (dx, dparams)`` compute and check nothing. ``check(params, x, **extras)
+    -> ArraySpec`` raises a clear error naming the layer when the math cannot
+    take its input, reading only the shape and dtype of ``x`` (an array or an
+    ``ArraySpec``), and returns the spec of ``y``. ``check_dy(cache, dy)``
+    raises unless ``dy`` fits the output that made ``cache``. ``entries`` are
+    the checked ``(forward, backward)`` built from this kernel: a layer whose
+    ``forward`` or ``backward`` is no longer that entry (``layer._replace(
+    backward=...)``) runs what replaced it, not the kernel.
+    """
+
+    forward: Callable[..., tuple[Array, Any]]
+    backward: Callable[..., tuple[Array, Any]]
+    check: Callable[..., ArraySpec]
+    check_dy: Callable[[Any, Any], None]
+    entries: tuple[Callable, Callable] | tuple[()] = ()
+
+
 class Layer(NamedTuple):
-    """A layer: ``init(key, in_shape)``, ``forward(params, x)``, ``backward(cache, dy)``."""
+    """A layer: ``init``, ``forward``, ``backward``, and what callers must know of it.
+
+    See the module docstring (``funcnet.layers._base``) for every field.
+    """
 
     init: Callable[[Any, Shape], tuple[Any, Shape]]
     forward: Callable[..., tuple[Array, Any]]
     backward: Callable[..., tuple[Array, Any]]
+    name: str = "layer"
+    takes: frozenset[str] = frozenset()
+    initial_state: Callable[[Shape], Any] | None = None
+    skips_dx: bool = False
+    kernel: Kernel | None = None
 
 
-def make_layer(
-    name: str,
-    init: Callable,
-    forward: Callable,
-    backward: Callable,
-    *,
-    takes: tuple[str, ...] = (),
-    initial_state: Callable[[Shape], Any] | None = None,
-    can_skip_dx: bool = False,
-) -> Layer:
-    """Bundle three closures into a ``Layer`` whose repr names it (``dense(3).forward``)."""
-    for fn, part in ((init, "init"), (forward, "forward"), (backward, "backward")):
-        fn.__qualname__ = fn.__name__ = f"{name}.{part}"
-    unknown = set(takes) - set(EXTRA_NAMES)
+def math_of(layer: Layer) -> tuple[Callable, Callable]:
+    """The unchecked ``(forward, backward)`` of a layer: its kernel's, or its own.
+
+    Each comes from the kernel only while the layer's own function is the checked
+    entry built from it, so a replaced ``forward`` or ``backward`` is what runs.
+    """
+    kernel = layer.kernel
+    if kernel is None or not kernel.entries:
+        return layer.forward, layer.backward
+    forward, backward = kernel.entries
+    return (kernel.forward if layer.forward is forward else layer.forward,
+            kernel.backward if layer.backward is backward else layer.backward)
+
+
+def check_extras(name: str, takes: frozenset[str], extras: dict) -> None:
+    """Refuse a keyword the layer does not take (a misspelt ``train=`` never vanishes)."""
+    unexpected = set(extras) - takes
+    if unexpected:
+        accepted = ", ".join(sorted(takes)) or "no keyword arguments"
+        raise ArgumentError(f"{name}: unexpected keyword {sorted(unexpected)}; it takes "
+                            f"{accepted}")
+
+
+def checked_layer(name: str, init: Callable, forward: Callable, backward: Callable, *,
+                  check: Callable[..., ArraySpec], check_dy: Callable[[Any, Any], None],
+                  takes: tuple[str, ...] | frozenset[str] = (),
+                  initial_state: Callable[[Shape], Any] | None = None,
+                  skips_dx: bool = False) -> Layer:
+    """A ``Layer`` whose ``forward`` and ``backward`` run ``check``/``check_dy`` and then the math.
+
+    The math and the checks stay reachable, unchecked, as ``layer.kernel``.
+    """
+    takes = frozenset(takes)
+    unknown = takes - set(EXTRA_NAMES)
     if unknown:
         raise ArgumentError(f"{name}: unknown extras {sorted(unknown)}; allowed {EXTRA_NAMES}")
     if ("state" in takes) != (initial_state is not None):
         raise ArgumentError(f"{name}: a layer that takes state must give initial_state")
-    forward.funcnet_extras = frozenset(takes)
-    forward.funcnet_init_state = initial_state
-    backward.funcnet_skips_dx = can_skip_dx
-    return Layer(init, forward, backward)
 
+    def checked_forward(params, x, **extras):
+        check_extras(name, takes, extras)
+        check(params, x, **extras)
+        return forward(params, x, **extras)
 
-def layer_name(layer: Layer) -> str:
-    """The name a layer reports in its errors, e.g. ``'dense(3)'``."""
-    name = getattr(layer.init, "__qualname__", "")
-    return name[: -len(".init")] if name.endswith(".init") else "layer"
+    def checked_backward(cache, dy, **options):
+        check_dy(cache, dy)
+        return backward(cache, dy, **options)
 
-
-def extras(layer: Layer) -> frozenset[str]:
-    """Which of ``key``, ``train``, ``state`` the layer's forward takes (empty for most)."""
-    return getattr(layer.forward, "funcnet_extras", frozenset())
+    for fn, part in ((init, "init"), (checked_forward, "forward"),
+                     (checked_backward, "backward")):
+        fn.__qualname__ = fn.__name__ = f"{name}.{part}"
+    return Layer(init, checked_forward, checked_backward, name, takes, initial_state,
+                 skips_dx, Kernel(forward, backward, check, check_dy,
+                                  (checked_forward, checked_backward)))
 
 
 def init_state(layer: Layer, in_shape: Shape) -> Any:
     """The initial state of a stateful layer (``()`` for a layer without state)."""
-    make = getattr(layer.forward, "funcnet_init_state", None)
+    make = layer.initial_state
     return () if make is None else make(tuple(in_shape))
 
 
-def skips_dx(layer: Layer) -> bool:
-    """True when ``layer.backward`` accepts ``need_dx=False``."""
-    return bool(getattr(layer.backward, "funcnet_skips_dx", False))
+def located(error: FuncnetError, where: str) -> FuncnetError:
+    """The same error type, its message prefixed with where it happened."""
+    return type(error)(f"{where}: {error}")
 
 
 # --- boundary checks shared by the layers (messages worded once, here) -----------------
@@ -160,7 +227,7 @@ def check_in_shape(who: str, in_shape: Any, *, rank: int | None = None, layout: 
 
 def check_input(who: str, x: Any, *, min_rank: int = 1) -> None:
     """``x`` must be an array with a batch axis (rank at least ``min_rank``)."""
-    if not is_array(x):
+    if not (is_array(x) or isinstance(x, ArraySpec)):
         raise ArrayTypeError(
             f"{who}: expected x to be an array of shape (batch, ...), got {describe(x)}"
         )
@@ -169,6 +236,15 @@ def check_input(who: str, x: Any, *, min_rank: int = 1) -> None:
             f"{who}: expected x of rank at least {min_rank} (a leading batch axis), "
             f"got shape {tuple(x.shape)}"
         )
+
+
+def check_rank(who: str, x: Any, rank: int, layout: str) -> None:
+    """``x`` must be an array (or spec) of rank ``rank``; ``layout`` spells its shape."""
+    if not (is_array(x) or isinstance(x, ArraySpec)):
+        raise ArrayTypeError(f"{who}: expected x to be an array, got {describe(x)}")
+    if x.ndim != rank:
+        raise ShapeError(f"{who}: expected x of rank {rank} with shape {layout}, "
+                         f"got rank {x.ndim} with shape {tuple(x.shape)}")
 
 
 def check_grad(who: str, dy: Any, shape: tuple[int, ...]) -> None:
@@ -206,3 +282,10 @@ def check_same_float(who: str, x: Any, W: Any) -> None:
             f"{who}: x is {x.dtype} but the parameters are {W.dtype}; build the layer with "
             f"dtype={np.dtype(x.dtype).name!r} or cast x"
         )
+
+
+def check_cache(who: str, cache: Any, kind: type) -> None:
+    """A backward must be given the cache its own forward returned."""
+    if not isinstance(cache, kind):
+        raise StructureError(f"{who}.backward: expected the cache {who}.forward returned "
+                             f"(a {kind.__name__}), got {describe(cache)}")

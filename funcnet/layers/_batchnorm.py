@@ -18,14 +18,16 @@ from funcnet.errors import (
     require_probability,
 )
 from funcnet.layers._base import (
+    ArraySpec,
     Layer,
+    check_cache,
     check_grad,
     check_in_shape,
     check_input,
     check_key,
     check_same_float,
     check_train,
-    make_layer,
+    checked_layer,
 )
 from funcnet.tree import freeze
 
@@ -112,18 +114,9 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.floa
                       copy=False)
 
     def forward(params, x, *, train=None, state=None):
-        gamma, beta = _unpack(name, params, "params", ("gamma", "beta"))
-        check_input(name, x, min_rank=2)
+        gamma, beta = params["gamma"], params["beta"]
+        mean, var = state["mean"], state["var"]
         channels = gamma.shape[0]
-        if x.ndim not in (2, 4) or x.shape[1] != channels:
-            raise ShapeError(f"{name}: expected x of shape (batch, {channels}) or (batch, "
-                             f"{channels}, height, width), got {tuple(x.shape)}")
-        check_same_float(name, x, gamma)
-        train = check_train(name, train)
-        if state is None:
-            raise ArgumentError(f"{name}: needs state=...; start from "
-                                f"layers.init_state(layer, in_shape) and pass on cache.state")
-        mean, var = _unpack(name, state, "state", ("mean", "var"), channels)
         xp = namespace(x, gamma, mean)
         axes = (0,) if x.ndim == 2 else (0, 2, 3)
         per_channel = (1, channels) + (1, 1) * (x.ndim == 4)
@@ -141,11 +134,10 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.floa
             xhat = (x - xp.reshape(mean, per_channel)) * inv_std
         g = xp.reshape(gamma, per_channel)
         y = g * xhat + xp.reshape(beta, per_channel)
-        return y, BatchNormCache(xhat, g, inv_std, train, state)
+        return y, BatchNormCache(xhat, g, inv_std, bool(train), state)
 
     def backward(cache, dy):
         xhat, g, inv_std, train, _ = cache
-        check_grad(name, dy, xhat.shape)
         xp = namespace(dy, xhat)
         axes = (0,) if xhat.ndim == 2 else (0, 2, 3)
         dgamma = xp.sum(dy * xhat, axis=axes)
@@ -159,8 +151,27 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.floa
             dx = dxhat * inv_std
         return dx, {"gamma": dgamma, "beta": dbeta}
 
-    return make_layer(name, init, forward, backward, takes=("state", "train"),
-                      initial_state=initial_state)
+    def check(params, x, *, train=None, state=None):
+        gamma, _ = _unpack(name, params, "params", ("gamma", "beta"))
+        check_input(name, x, min_rank=2)
+        channels = gamma.shape[0]
+        if x.ndim not in (2, 4) or x.shape[1] != channels:
+            raise ShapeError(f"{name}: expected x of shape (batch, {channels}) or (batch, "
+                             f"{channels}, height, width), got {tuple(x.shape)}")
+        check_same_float(name, x, gamma)
+        check_train(name, train)
+        if state is None:
+            raise ArgumentError(f"{name}: needs state=...; start from "
+                                f"layers.init_state(layer, in_shape) and pass on cache.state")
+        _unpack(name, state, "state", ("mean", "var"), channels)
+        return ArraySpec(tuple(x.shape), np.result_type(x.dtype, gamma.dtype))
+
+    def check_dy(cache, dy):
+        check_cache(name, cache, BatchNormCache)
+        check_grad(name, dy, cache.xhat.shape)
+
+    return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy,
+                         takes=("state", "train"), initial_state=initial_state)
 
 
 def _unpack(name: str, tree: Any, what: str, keys: tuple[str, str],

@@ -8,11 +8,11 @@ from funcnet.errors import ArgumentError, ArrayTypeError, FuncnetError, Structur
 from funcnet.layers._base import (
     Layer,
     check_key,
-    extras,
+    check_train,
+    checked_layer,
     init_state,
-    layer_name,
-    make_layer,
-    skips_dx,
+    located,
+    math_of,
 )
 from funcnet.random import split
 
@@ -26,18 +26,18 @@ class SerialCache(NamedTuple):
     state: tuple
 
 
-def _located(error: FuncnetError, where: str) -> FuncnetError:
-    """The same error type, its message prefixed with the layer's position."""
-    located = type(error)(f"{where}: {error}")
-    return located
-
-
 def serial(*layers: Layer, name: str = "serial") -> Layer:
     """Compose layers left to right; ``params`` is a tuple with one entry per layer.
 
     Backward runs the layers in reverse, feeding each one's ``dx`` to the one
-    before as its ``dy``. If any layer takes a ``key``, ``train`` or ``state``
-    (see ``layers._base``), the composition takes them too and threads them.
+    before as its ``dy``. If any layer takes a ``key``, ``train`` or ``state``,
+    the composition takes them too: it splits the key between the layers that
+    take one, passes ``train`` on, and carries a tuple of per-layer states.
+
+    Its forward checks the input once, against every layer's params, before any
+    math runs, and then runs the layers' kernels unchecked. A layer without a
+    kernel (plain functions) cannot say its output shape ahead of time: from it
+    on, each layer checks itself as it runs.
 
     >>> import numpy as np
     >>> from funcnet.layers import dense, relu
@@ -58,12 +58,15 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             hint = " (did you forget to call it, e.g. relu() not relu?)" if callable(layer) else ""
             raise ArrayTypeError(f"{name}: argument {i} is {describe(layer)}, not a Layer{hint}")
     n = len(layers)
-    names = [layer_name(layer) for layer in layers]
-    where = [f"{name} layer {i} ({names[i]})" for i in range(n)]
-    wants = [extras(layer) for layer in layers]
-    takes = frozenset().union(*wants)
-    keyed = [i for i in range(n) if "key" in wants[i]]
-    skip_first = skips_dx(layers[0])
+    where = [f"{name} layer {i} ({layer.name})" for i, layer in enumerate(layers)]
+    takes = frozenset().union(*(layer.takes for layer in layers))
+    keyed = [i for i, layer in enumerate(layers) if "key" in layer.takes]
+    # layers up to the first one without a kernel are checked ahead; from it on, as they run
+    ahead = next((i for i, layer in enumerate(layers) if layer.kernel is None), n)
+    forwards = [math_of(layer)[0] if i < ahead else layer.forward
+                for i, layer in enumerate(layers)]
+    backwards = [math_of(layer)[1] for layer in layers]
+    skip_first = layers[0].skips_dx
 
     def init(key, in_shape):
         check_key(f"{name}.init", key)
@@ -72,74 +75,83 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             try:
                 p, shape = layer.init(k, shape)
             except FuncnetError as e:
-                raise _located(e, where[i]) from e
+                raise located(e, where[i]) from e
             params.append(p)
         return tuple(params), tuple(shape)
 
-    def _check_params(params):
+    def layer_extras(i, extras, keys):
+        wants = layers[i].takes
+        args = {}
+        if "key" in wants:
+            args["key"] = keys[i]
+        if "train" in wants:
+            args["train"] = extras.get("train")
+        if "state" in wants:
+            args["state"] = extras["state"][i]
+        return args
+
+    def forward(params, x, **extras):
+        caches, states = [], [()] * n
+        keys = {}
+        if keyed:
+            key = extras.get("key")
+            keys = dict(zip(keyed, split(key, len(keyed)) if key is not None
+                            else [None] * len(keyed), strict=True))
+        for i in range(n):
+            args = layer_extras(i, extras, keys) if takes else {}
+            try:
+                x, cache = forwards[i](params[i], x, **args)
+            except FuncnetError as e:  # only a layer checked as it runs raises these
+                raise located(e, where[i]) from e
+            caches.append(cache)
+            if "state" in layers[i].takes:
+                states[i] = cache.state
+        return x, SerialCache(tuple(caches), tuple(states))
+
+    def backward(cache, dy, need_dx=True):
+        grads = [()] * n
+        for i in range(n - 1, -1, -1):
+            if i == 0 and not need_dx and skip_first:
+                dy, grads[i] = backwards[i](cache.caches[i], dy, need_dx=False)
+            else:
+                dy, grads[i] = backwards[i](cache.caches[i], dy)
+        return (dy if need_dx else None), tuple(grads)
+
+    def check(params, x, **extras):
         if not (isinstance(params, tuple) and len(params) == n):
             raise StructureError(
                 f"{name}: expected params as a tuple of {n} entries (one per layer), "
                 f"got {describe(params)}"
                 + (f" of length {len(params)}" if isinstance(params, tuple | list) else "")
             )
-
-    def forward(params, x, **kw):
-        if type(params) is not tuple or len(params) != n:
-            _check_params(params)
-        unexpected = set(kw) - takes if kw else ()
-        if unexpected:
-            accepted = ", ".join(sorted(takes)) or "no keyword arguments"
-            raise ArgumentError(f"{name}: unexpected keyword {sorted(unexpected)}; "
-                                f"its layers take {accepted}")
-        caches = []
-        if not takes:
-            for i, layer in enumerate(layers):
-                try:
-                    x, cache = layer.forward(params[i], x)
-                except FuncnetError as e:
-                    raise _located(e, where[i]) from e
-                caches.append(cache)
-            return x, SerialCache(tuple(caches), ((),) * n)
-
-        key = kw.get("key")
-        keys = dict(zip(keyed, split(key, len(keyed)) if key is not None else [None] * n,
-                        strict=False))
-        state = kw.get("state", None)
-        if "state" in takes and not (isinstance(state, tuple) and len(state) == n):
-            raise StructureError(f"{name}: expected state as a tuple of {n} entries (from "
-                                 f"layers.init_state), got {describe(state)}")
-        new_state = []
-        for i, layer in enumerate(layers):
-            args = {}
-            if "key" in wants[i]:
-                args["key"] = keys[i]
-            if "train" in wants[i]:
-                args["train"] = kw.get("train")
-            if "state" in wants[i]:
-                args["state"] = state[i]
+        if "state" in takes:
+            state = extras.get("state")
+            if not (isinstance(state, tuple) and len(state) == n):
+                raise StructureError(f"{name}: expected state as a tuple of {n} entries (from "
+                                     f"layers.init_state), got {describe(state)}")
+        if keyed and extras.get("key") is not None:
+            check_key(name, extras["key"])
+        spec = x
+        for i in range(ahead):
+            args = layer_extras(i, extras, dict.fromkeys(keyed, extras.get("key")))
             try:
-                x, cache = layer.forward(params[i], x, **args)
+                spec = layers[i].kernel.check(params[i], spec, **args)
             except FuncnetError as e:
-                raise _located(e, where[i]) from e
-            caches.append(cache)
-            new_state.append(cache.state if "state" in wants[i] else ())
-        return x, SerialCache(tuple(caches), tuple(new_state))
+                raise located(e, where[i]) from e
+        if "train" in takes:  # after the layers, which name themselves in the message
+            check_train(name, extras.get("train"))
+        return spec if ahead == n else None
 
-    def backward(cache, dy, *, need_dx=True):
+    def check_dy(cache, dy):
         if not (isinstance(cache, SerialCache) and len(cache.caches) == n):
             raise StructureError(f"{name}.backward: expected the cache its forward returned "
                                  f"(a SerialCache of {n} caches), got {describe(cache)}")
-        grads = [()] * n
-        for i in range(n - 1, -1, -1):
+        last = layers[-1].kernel
+        if last is not None:
             try:
-                if i == 0 and not need_dx and skip_first:
-                    dy, grads[i] = layers[i].backward(cache.caches[i], dy, need_dx=False)
-                else:
-                    dy, grads[i] = layers[i].backward(cache.caches[i], dy)
+                last.check_dy(cache.caches[-1], dy)
             except FuncnetError as e:
-                raise _located(e, where[i]) from e
-        return (dy if need_dx else None), tuple(grads)
+                raise located(e, where[-1]) from e
 
     def initial_state(in_shape):
         from funcnet.random import key as make_key
@@ -150,7 +162,6 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             shape = layer.init(make_key(0), shape)[1]
         return tuple(states)
 
-    return make_layer(
-        name, init, forward, backward, takes=tuple(sorted(takes)),
-        initial_state=initial_state if "state" in takes else None, can_skip_dx=True,
-    )
+    return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy,
+                         takes=takes, initial_state=initial_state if "state" in takes else None,
+                         skips_dx=True)

@@ -16,17 +16,27 @@ from funcnet.errors import (
     describe,
     is_array,
     require_positive_int,
-    require_rank,
 )
 from funcnet.layers._base import (
+    ArraySpec,
     Layer,
+    check_cache,
     check_grad,
     check_in_shape,
     check_key,
+    check_rank,
     check_same_float,
-    make_layer,
+    checked_layer,
 )
-from funcnet.layers._im2col import fold, from_columns, output_size, pair, to_columns, windows
+from funcnet.layers._im2col import (
+    fold,
+    from_columns,
+    out_hw,
+    output_size,
+    pair,
+    to_columns,
+    windows,
+)
 from funcnet.random import split
 from funcnet.tree import freeze
 
@@ -122,15 +132,9 @@ def conv2d(
         return freeze(params, copy=False), (out_channels, oh, ow)
 
     def forward(params, x):
-        W, b = _unpack(name, params, kernel, out_channels)
-        require_rank(name, "x", x, 4, NCHW)
-        n, channels, height, width = x.shape
-        if channels != W.shape[0]:
-            raise ShapeError(f"{name}: expected {W.shape[0]} input channels (x of shape "
-                             f"(batch, {W.shape[0]}, height, width)), got {channels} "
-                             f"(x has shape {tuple(x.shape)})")
-        check_same_float(name, x, W)
-        oh, ow = output_size(name, (height, width), kernel, stride, padding)
+        W, b = params["W"], params["b"]
+        n, _, height, width = x.shape
+        oh, ow = out_hw((height, width), kernel, stride, padding)
         xp = namespace(x, W)
         cols = to_columns(windows(x, kernel, stride, padding, (oh, ow)))
         Wm = xp.reshape(W, (math.prod(W.shape[:3]), out_channels))
@@ -141,8 +145,7 @@ def conv2d(
     def backward(cache, dy, *, need_dx=True):
         cols, Wm, x_shape = cache
         n, channels, height, width = x_shape
-        oh, ow = output_size(name, (height, width), kernel, stride, padding)
-        check_grad(name, dy, (n, out_channels, oh, ow))
+        oh, ow = out_hw((height, width), kernel, stride, padding)
         xp = namespace(dy, Wm)
         dy_rows = xp.reshape(xp.transpose(dy, (0, 2, 3, 1)), (n * oh * ow, out_channels))
         dW = xp.reshape(xp.dot(cols.T, dy_rows), (channels, *kernel, out_channels))
@@ -154,7 +157,26 @@ def conv2d(
             dx = fold(dwin, (height, width), kernel, stride, padding)
         return dx, {"W": dW, "b": db}
 
-    return make_layer(name, init, forward, backward, can_skip_dx=True)
+    def check(params, x):
+        W, _ = _unpack(name, params, kernel, out_channels)
+        check_rank(name, x, 4, NCHW)
+        n, channels, height, width = x.shape
+        if channels != W.shape[0]:
+            raise ShapeError(f"{name}: expected {W.shape[0]} input channels (x of shape "
+                             f"(batch, {W.shape[0]}, height, width)), got {channels} "
+                             f"(x has shape {tuple(x.shape)})")
+        check_same_float(name, x, W)
+        oh, ow = output_size(name, (height, width), kernel, stride, padding)
+        return ArraySpec((n, out_channels, oh, ow), np.result_type(x.dtype, W.dtype))
+
+    def check_dy(cache, dy):
+        check_cache(name, cache, Conv2dCache)
+        n, _, height, width = cache.x_shape
+        oh, ow = out_hw((height, width), kernel, stride, padding)
+        check_grad(name, dy, (n, out_channels, oh, ow))
+
+    return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy,
+                         skips_dx=True)
 
 
 def _unpack(name: str, params: Any, kernel: tuple[int, int], out: int) -> tuple[Any, Any]:

@@ -7,7 +7,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from funcnet import init as initializers
-from funcnet._xp import namespace
 from funcnet.errors import (
     ArrayTypeError,
     ShapeError,
@@ -17,13 +16,15 @@ from funcnet.errors import (
     require_positive_int,
 )
 from funcnet.layers._base import (
+    ArraySpec,
     Layer,
+    check_cache,
     check_grad,
     check_in_shape,
     check_input,
     check_key,
     check_same_float,
-    make_layer,
+    checked_layer,
 )
 from funcnet.random import split
 from funcnet.tree import freeze
@@ -87,50 +88,36 @@ def dense(
                       copy=False), (out_dim,)
 
     def forward(params, x):
-        try:  # the common case in one test; the precise complaint is worded only on failure
-            W, b = params["W"], params["b"]
-            ok = (len(params) == 2 and x.ndim == 2 and W.ndim == 2
-                  and x.shape[1] == W.shape[0] and W.shape[1] == out_dim
-                  and b.shape == (out_dim,) and (x.dtype == W.dtype or x.dtype.kind != "f"))
-        except (AttributeError, KeyError, TypeError, IndexError):
-            ok = False
-        if not ok:
-            _diagnose(name, params, x, out_dim)
-        xp = np if type(x) is np.ndarray and type(W) is np.ndarray else namespace(x, W)
-        return xp.dot(x, W) + b, DenseCache(x, W)
+        W, b = params["W"], params["b"]
+        return x @ W + b, DenseCache(x, W)
 
-    def backward(cache, dy, *, need_dx=True):
+    def backward(cache, dy, need_dx=True):
         x, W = cache
-        if not (type(dy) is np.ndarray and dy.shape == (x.shape[0], W.shape[1])):
-            check_grad(name, dy, (x.shape[0], W.shape[1]))
-        if type(dy) is np.ndarray and type(W) is np.ndarray and type(x) is np.ndarray:
-            dx = np.dot(dy, W.T) if need_dx else None  # BLAS reads a transpose for free
-            return dx, {"W": np.dot(x.T, dy), "b": dy.sum(axis=0)}
-        # the same products as contractions over named axes: under jax.jit, XLA would copy
-        # an explicit transpose before the product
-        xp = namespace(dy, W, x)
-        dx = xp.tensordot(dy, W, axes=(1, 1)) if need_dx else None
-        return dx, {"W": xp.tensordot(x, dy, axes=(0, 0)), "b": dy.sum(axis=0)}
+        dx = dy @ W.T if need_dx else None
+        return dx, {"W": x.T @ dy, "b": dy.sum(axis=0)}
 
-    return make_layer(name, init, forward, backward, can_skip_dx=True)
+    def check(params, x):
+        W, _ = _unpack(name, params, out_dim)
+        check_input(name, x, min_rank=2)
+        if x.ndim != 2:
+            raise ShapeError(
+                f"{name}: expected x of shape (batch, {W.shape[0]}), got rank {x.ndim} "
+                f"shape {tuple(x.shape)}; put flatten() before a dense layer"
+            )
+        if x.shape[1] != W.shape[0]:
+            raise ShapeError(
+                f"{name}: expected {W.shape[0]} input features, got {x.shape[1]} "
+                f"(x has shape {tuple(x.shape)})"
+            )
+        check_same_float(name, x, W)
+        return ArraySpec((x.shape[0], out_dim), np.result_type(x.dtype, W.dtype))
 
+    def check_dy(cache, dy):
+        check_cache(name, cache, DenseCache)
+        check_grad(name, dy, (cache.x.shape[0], cache.W.shape[1]))
 
-def _diagnose(name: str, params: Any, x: Any, out_dim: int) -> None:
-    """Raise the precise error for a forward call that failed the quick test."""
-    W, _ = _unpack(name, params, out_dim)
-    check_input(name, x, min_rank=2)
-    if x.ndim != 2:
-        raise ShapeError(
-            f"{name}: expected x of shape (batch, {W.shape[0]}), got rank {x.ndim} "
-            f"shape {tuple(x.shape)}; put flatten() before a dense layer"
-        )
-    if x.shape[1] != W.shape[0]:
-        raise ShapeError(
-            f"{name}: expected {W.shape[0]} input features, got {x.shape[1]} "
-            f"(x has shape {tuple(x.shape)})"
-        )
-    check_same_float(name, x, W)
-    raise ShapeError(f"{name}: cannot apply to x {describe(x)} with these params")  # unreachable
+    return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy,
+                         skips_dx=True)
 
 
 def _unpack(name: str, params: Any, out_dim: int) -> tuple[Any, Any]:

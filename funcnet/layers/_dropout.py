@@ -7,13 +7,15 @@ from typing import Any, NamedTuple
 from funcnet.errors import ArgumentError, require_probability
 from funcnet.layers._base import (
     Layer,
+    check_cache,
     check_grad,
     check_in_shape,
     check_input,
     check_key,
     check_no_params,
     check_train,
-    make_layer,
+    checked_layer,
+    spec_of,
 )
 from funcnet.random import bernoulli
 
@@ -66,22 +68,31 @@ def dropout(drop_prob: float) -> Layer:
         return (), check_in_shape(f"{name}.init", in_shape)
 
     def forward(params, x, *, key=None, train=None):
-        check_no_params(name, params)
-        check_input(name, x, min_rank=1)
         shape = tuple(x.shape)
-        if not check_train(name, train):
+        if not train:
             return x, DropoutCache(None, scale, shape)
-        if key is None:
-            raise ArgumentError(f"{name}: train=True needs a key to draw the mask; pass "
-                                f"key=funcnet.random.key(seed) (split a fresh one each step)")
-        check_key(name, key)
         mask = bernoulli(key, keep_prob, shape)
         return x * (mask.astype(x.dtype) * scale), DropoutCache(mask, scale, shape)
 
     def backward(cache, dy):
-        check_grad(name, dy, cache.shape)
         if cache.mask is None:
             return dy, ()
         return dy * (cache.mask.astype(dy.dtype) * cache.scale), ()
 
-    return make_layer(name, init, forward, backward, takes=("key", "train"))
+    def check(params, x, *, key=None, train=None):
+        check_no_params(name, params)
+        check_input(name, x, min_rank=1)
+        if check_train(name, train):
+            if key is None:
+                raise ArgumentError(f"{name}: train=True needs a key to draw the mask; pass "
+                                    f"key=funcnet.random.key(seed) (split a fresh one each "
+                                    f"step)")
+            check_key(name, key)
+        return spec_of(x)
+
+    def check_dy(cache, dy):
+        check_cache(name, cache, DropoutCache)
+        check_grad(name, dy, cache.shape)
+
+    return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy,
+                         takes=("key", "train"))

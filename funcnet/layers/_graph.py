@@ -14,7 +14,14 @@ import numpy as np
 
 from funcnet._xp import namespace
 from funcnet.errors import ArrayTypeError, ShapeError, describe, is_array
-from funcnet.layers._base import Layer, check_key, check_no_params, make_layer
+from funcnet.layers._base import (
+    ArraySpec,
+    Layer,
+    check_cache,
+    check_key,
+    check_no_params,
+    checked_layer,
+)
 
 __all__ = ["mul", "add", "MulCache", "AddCache"]
 
@@ -37,7 +44,9 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float | np.number) and not isinstance(v, bool)
 
 
-def _pair(name: str, xy: Any) -> tuple[Any, Any, tuple[int, ...]]:
+def _check_pair(name: str, params: Any, xy: Any) -> ArraySpec:
+    """Raise unless ``xy`` is a pair of broadcastable numbers or arrays; the output's spec."""
+    check_no_params(name, params)
     if not (isinstance(xy, tuple | list) and len(xy) == 2):
         raise ArrayTypeError(f"{name}: expected a pair (x, y) as input, got {describe(xy)}")
     x, y = xy
@@ -50,7 +59,7 @@ def _pair(name: str, xy: Any) -> tuple[Any, Any, tuple[int, ...]]:
     except ValueError:
         raise ShapeError(f"{name}: cannot broadcast x of shape {np.shape(x)} with y of "
                          f"shape {np.shape(y)}") from None
-    return x, y, out_shape
+    return ArraySpec(out_shape, np.result_type(*(getattr(v, "dtype", v) for v in xy)))
 
 
 def _check_dout(name: str, dout: Any, shape: tuple[int, ...]) -> None:
@@ -99,16 +108,22 @@ def mul() -> Layer:
     name = "mul"
 
     def forward(params, xy):
-        check_no_params(name, params)
-        x, y, _ = _pair(name, xy)
+        x, y = xy
         return x * y, MulCache(x, y)
 
     def backward(cache, dout):
         x, y = cache
-        _check_dout(name, dout, np.broadcast_shapes(np.shape(x), np.shape(y)))
         return (_unbroadcast(dout * y, np.shape(x)), _unbroadcast(dout * x, np.shape(y))), ()
 
-    return make_layer(name, _init_pair(name), forward, backward)
+    def check(params, xy):
+        return _check_pair(name, params, xy)
+
+    def check_dy(cache, dout):
+        check_cache(name, cache, MulCache)
+        _check_dout(name, dout, np.broadcast_shapes(np.shape(cache.x), np.shape(cache.y)))
+
+    return checked_layer(name, _init_pair(name), forward, backward, check=check,
+                         check_dy=check_dy)
 
 
 def add() -> Layer:
@@ -122,12 +137,18 @@ def add() -> Layer:
     name = "add"
 
     def forward(params, xy):
-        check_no_params(name, params)
-        x, y, _ = _pair(name, xy)
+        x, y = xy
         return x + y, AddCache(np.shape(x), np.shape(y))
 
     def backward(cache, dout):
-        _check_dout(name, dout, np.broadcast_shapes(cache.x_shape, cache.y_shape))
         return (_unbroadcast(dout, cache.x_shape), _unbroadcast(dout, cache.y_shape)), ()
 
-    return make_layer(name, _init_pair(name), forward, backward)
+    def check(params, xy):
+        return _check_pair(name, params, xy)
+
+    def check_dy(cache, dout):
+        check_cache(name, cache, AddCache)
+        _check_dout(name, dout, np.broadcast_shapes(cache.x_shape, cache.y_shape))
+
+    return checked_layer(name, _init_pair(name), forward, backward, check=check,
+                         check_dy=check_dy)

@@ -30,7 +30,7 @@ from typing import Any
 from funcnet._xp import namespace
 from funcnet.errors import ArgumentError, ShapeError
 
-__all__ = ["pair", "output_size", "windows", "to_columns", "from_columns", "fold"]
+__all__ = ["pair", "output_size", "out_hw", "windows", "to_columns", "from_columns", "fold"]
 
 Pair = tuple[int, int]
 _AXES = ("height", "width")
@@ -53,11 +53,10 @@ def pair(who: str, name: str, value: Any, *, minimum: int) -> Pair:
 
 def output_size(who: str, in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair,
                 window: str = "kernel") -> Pair:
-    """``(OH, OW)`` with ``OH = (H + 2 ph - kh) / sh + 1``; ShapeError unless a whole number.
+    """``out_hw(...)``, checked: ShapeError unless ``(H + 2 ph - kh) / sh + 1`` is whole.
 
     ``window`` is what the messages call the kernel (``"window"`` for pooling).
     """
-    out = []
     for axis, size, k, s, p in zip(_AXES, in_hw, kernel, stride, padding, strict=True):
         padded = size + 2 * p
         if k > padded:
@@ -69,8 +68,13 @@ def output_size(who: str, in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair
                 f"{who}: the output {axis} ({size} + 2 * {p} - {k}) / {s} + 1 = "
                 f"{(padded - k) / s + 1:g} is not a whole number; choose {axis}, padding "
                 f"and stride so that stride divides {axis} + 2 * padding - {window}")
-        out.append((padded - k) // s + 1)
-    return out[0], out[1]
+    return out_hw(in_hw, kernel, stride, padding)
+
+
+def out_hw(in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
+    """``(OH, OW)`` with ``OH = (H + 2 ph - kh) // sh + 1``, unchecked (``output_size`` checks)."""
+    (h, w), (kh, kw), (sh, sw), (ph, pw) = in_hw, kernel, stride, padding
+    return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
 
 def _pad_hw(x: Any, padding: Pair, xp: Any) -> Any:

@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from funcnet._xp import namespace
-from funcnet.errors import require_rank
 from funcnet.layers._base import (
+    ArraySpec,
     Layer,
+    check_cache,
     check_grad,
     check_in_shape,
     check_key,
     check_no_params,
-    make_layer,
+    check_rank,
+    checked_layer,
 )
-from funcnet.layers._im2col import fold, output_size, pair, windows
+from funcnet.layers._im2col import fold, out_hw, output_size, pair, windows
 
 __all__ = ["max_pool2d", "MaxPoolCache"]
 
@@ -70,20 +72,27 @@ def max_pool2d(size: int | tuple[int, int], stride: int | tuple[int, int] | None
         return (), (channels, oh, ow)
 
     def forward(params, x):
-        check_no_params(name, params)
-        require_rank(name, "x", x, 4, "(batch, channels, height, width)")
-        oh, ow = output_size(name, tuple(x.shape[2:]), kernel, stride, no_padding, "window")
         xp = namespace(x)
+        oh, ow = out_hw(tuple(x.shape[2:]), kernel, stride, no_padding)
         win = windows(x, kernel, stride, no_padding, (oh, ow))  # (N, C, K, OH, OW)
         return xp.max(win, axis=2), MaxPoolCache(xp.argmax(win, axis=2), tuple(x.shape))
 
     def backward(cache, dy):
         argmax, x_shape = cache
-        check_grad(name, dy, tuple(argmax.shape))
         xp = namespace(dy, argmax)
         positions = xp.reshape(xp.arange(kernel[0] * kernel[1]), (1, 1, -1, 1, 1))
         hit = positions == xp.expand_dims(argmax, 2)  # (N, C, K, OH, OW), one True per window
         dwin = xp.where(hit, xp.expand_dims(dy, 2), 0)
         return fold(dwin, tuple(x_shape[2:]), kernel, stride, no_padding), ()
 
-    return make_layer(name, init, forward, backward)
+    def check(params, x):
+        check_no_params(name, params)
+        check_rank(name, x, 4, "(batch, channels, height, width)")
+        oh, ow = output_size(name, tuple(x.shape[2:]), kernel, stride, no_padding, "window")
+        return ArraySpec((*x.shape[:2], oh, ow), x.dtype)
+
+    def check_dy(cache, dy):
+        check_cache(name, cache, MaxPoolCache)
+        check_grad(name, dy, tuple(cache.argmax.shape))
+
+    return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy)

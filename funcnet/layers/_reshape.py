@@ -7,13 +7,15 @@ from typing import NamedTuple
 
 from funcnet._xp import namespace
 from funcnet.layers._base import (
+    ArraySpec,
     Layer,
+    check_cache,
     check_grad,
     check_in_shape,
     check_input,
     check_key,
     check_no_params,
-    make_layer,
+    checked_layer,
 )
 
 __all__ = ["flatten", "FlattenCache"]
@@ -45,15 +47,20 @@ def flatten() -> Layer:
         return (), (math.prod(shape),)
 
     def forward(params, x):
-        check_no_params(name, params)
-        check_input(name, x, min_rank=1)
-        xp = namespace(x)
-        y = xp.reshape(x, (x.shape[0], math.prod(x.shape[1:])))
+        y = namespace(x).reshape(x, (x.shape[0], math.prod(x.shape[1:])))
         return y, FlattenCache(tuple(x.shape))
 
     def backward(cache, dy):
+        return namespace(dy).reshape(dy, cache.in_shape), ()
+
+    def check(params, x):
+        check_no_params(name, params)
+        check_input(name, x, min_rank=1)
+        return ArraySpec((x.shape[0], math.prod(x.shape[1:])), x.dtype)
+
+    def check_dy(cache, dy):
+        check_cache(name, cache, FlattenCache)
         shape = cache.in_shape
         check_grad(name, dy, (shape[0], math.prod(shape[1:])))
-        return namespace(dy).reshape(dy, shape), ()
 
-    return make_layer(name, init, forward, backward)
+    return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy)

@@ -1,0 +1,88 @@
+"""A layer of one's own, written as a user would: three plain functions and the fields.
+
+``Layer(init, forward, backward, takes=...)`` declares what forward takes, and
+``serial``, ``fit`` and ``predict`` pass exactly that; nothing rides on function
+attributes, so a wrapper cannot drop it.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+
+from funcnet import layers, losses, optim, random, train
+from funcnet.errors import ArgumentError
+
+
+class NoisyCache(NamedTuple):
+    scale: float
+
+
+def noisy_scale(calls):
+    """Multiplies by 2 in training (a key must come) and by 1 in evaluation; logs its calls."""
+
+    def init(key, in_shape):
+        return (), tuple(in_shape)
+
+    def forward(params, x, *, key=None, train=None):
+        calls.append((train, random.is_key(key)))
+        scale = 2.0 if train else 1.0
+        return x * scale, NoisyCache(scale)
+
+    def backward(cache, dy):
+        return dy * cache.scale, ()
+
+    return layers.Layer(init, forward, backward, name="noisy_scale",
+                        takes=frozenset({"key", "train"}))
+
+
+def test_serial_and_fit_pass_a_users_declared_key_and_train():
+    calls = []
+    net = layers.serial(layers.dense(3), noisy_scale(calls), layers.dense(1))
+    assert net.takes == {"key", "train"}
+    params, _ = net.init(random.key(0), (2,))
+    x, y = np.ones((6, 2)), np.zeros((6, 1))
+    train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), epochs=2, batch_size=3,
+              key=random.key(1), progress=False)
+    assert calls and all(c == (True, True) for c in calls), calls   # every step: train and a key
+    assert len(calls) == 4
+    calls.clear()
+    train.predict(net, params, x)
+    assert calls == [(False, False)]                                 # evaluation: no key
+
+
+def test_a_wrapped_forward_keeps_what_the_layer_takes():
+    calls = []
+    layer = noisy_scale(calls)
+
+    def logged(params, x, **extras):  # a user's wrapper around forward
+        return layer.forward(params, x, **extras)
+
+    wrapped = layer._replace(forward=logged)
+    net = layers.serial(wrapped)
+    net.forward(((),), np.ones((1, 2)), key=random.key(0), train=True)
+    assert calls == [(True, True)]
+
+
+def test_serial_refuses_a_keyword_no_layer_takes():
+    net = layers.serial(layers.dense(2), noisy_scale([]))
+    params, _ = net.init(random.key(0), (2,))
+    with pytest.raises(ArgumentError, match=r"serial: unexpected keyword \['state'\]"):
+        net.forward(params, np.ones((1, 2)), train=False, state=())
+
+
+def test_a_replaced_backward_is_what_runs_not_the_kernel():
+    """layer._replace(backward=...) on a library layer: serial and fit run the replacement."""
+    dense = layers.dense(2)
+    seen = []
+
+    def backward(cache, dy, need_dx=True):
+        seen.append(True)
+        return dense.backward(cache, dy, need_dx=need_dx)
+
+    net = layers.serial(dense._replace(backward=backward))
+    params, _ = net.init(random.key(0), (3,))
+    x, y = np.ones((4, 3)), np.zeros((4, 2))
+    train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), epochs=1, batch_size=4,
+              key=random.key(0), progress=False)
+    assert seen == [True]

@@ -276,18 +276,30 @@ def _area_weights(start: np.ndarray, length: np.ndarray, bins: int, n: int) -> n
     return np.clip(np.minimum(low + step, j + 1) - np.maximum(low, j), 0.0, None) / step
 
 
-def _block_average(cover: np.ndarray, fit: int) -> np.ndarray:
-    """Each coverage map's (b, n, n) inked box, padded to a centred square, averaged into
-    (fit, fit) areas."""
+def _square_weights(cover: np.ndarray, fit: int) -> tuple[np.ndarray, np.ndarray]:
+    """How each coverage map's (b, n, n) inked box, padded to a centred square, falls into
+    (fit, fit) areas: weights by row and by column, each (b, fit, n)."""
     b, n, _ = cover.shape
     inked = cover > 0
     rows, cols = inked.any(axis=2), inked.any(axis=1)
     top, bottom = rows.argmax(axis=1), n - rows[:, ::-1].argmax(axis=1)
     left, right = cols.argmax(axis=1), n - cols[:, ::-1].argmax(axis=1)
     side = np.where(rows.any(axis=1), np.maximum(bottom - top, right - left), n).astype(float)
-    by_row = _area_weights((top + bottom - side) / 2, side, fit, n)
-    by_col = _area_weights((left + right - side) / 2, side, fit, n)
+    return (_area_weights((top + bottom - side) / 2, side, fit, n),
+            _area_weights((left + right - side) / 2, side, fit, n))
+
+
+def _block_average(cover: np.ndarray, fit: int) -> np.ndarray:
+    """Each coverage map's (b, n, n) inked box, padded to a centred square, averaged into
+    (fit, fit) areas."""
+    by_row, by_col = _square_weights(cover, fit)
     return np.clip(by_row @ cover @ by_col.transpose(0, 2, 1), 0.0, 1.0)
+
+
+def _mean_block(cover: np.ndarray, fit: int) -> np.ndarray:
+    """The mean (b,) of ``_block_average(cover, fit)``, without making the blocks."""
+    by_row, by_col = _square_weights(cover, fit)
+    return np.einsum("bi,bij,bj->b", by_row.sum(axis=1), cover, by_col.sum(axis=1)) / fit ** 2
 
 
 def _offset(signed: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -310,7 +322,7 @@ def normalise_strokes(grids: np.ndarray, fit: int, shape: tuple[int, int],
     high = np.full(len(grids), MARGIN - 1.0)
     for _ in range(SEARCH_STEPS):
         middle = (low + high) / 2
-        light = _block_average(_offset(signed, middle), fit).mean(axis=(1, 2)) < ink
+        light = _mean_block(_offset(signed, middle), fit) < ink
         low, high = np.where(light, middle, low), np.where(light, high, middle)
     small = _block_average(_offset(signed, (low + high) / 2), fit)
     out = np.zeros((len(grids), *shape))

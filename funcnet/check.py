@@ -43,8 +43,9 @@ import numpy as np
 from funcnet import random
 from funcnet import tree as ftree
 from funcnet.errors import ArgumentError, GradientCheckError
-from funcnet.layers._base import Layer
+from funcnet.layers._base import Layer, math_of
 from funcnet.losses import Loss
+from funcnet.losses import math_of as loss_math_of
 
 __all__ = [
     "numerical_gradient",
@@ -340,14 +341,15 @@ def check_layer(
     """
     kwargs = dict(forward_kwargs or {})
     inputs = _as_float64({"params": params, "x": x})
-    y, cache = layer.forward(inputs["params"], inputs["x"], **kwargs)
+    y, cache = layer.forward(inputs["params"], inputs["x"], **kwargs)  # checked once, here
     if dy is None:
         dy = random.normal(random.key(seed), np.shape(y))
     dy = np.asarray(dy, dtype=np.float64)
     dx, dparams = layer.backward(cache, dy)
+    forward = math_of(layer)[0]
 
     def objective(t):
-        out, _ = layer.forward(t["params"], t["x"], **kwargs)
+        out, _ = forward(t["params"], t["x"], **kwargs)
         return (out * dy).sum()
 
     # dm-tree flattens the dict in sorted key order: "params" before "x".
@@ -366,11 +368,12 @@ def check_loss(loss: Loss, pred: Any, target: Any, *, name: str = "loss",
     """Check ``loss.backward`` (``dpred``) at ``(pred, target)``; ``options`` as ``check_layer``."""
     pred = np.asarray(pred, dtype=np.float64)
     target = _as_float64(target) if _is_float(target) else target
-    _, cache = loss.forward(pred, target)
+    _, cache = loss.forward(pred, target)  # checked once, here
     dpred = loss.backward(cache)
+    forward = loss_math_of(loss)[0]
 
     def objective(p):
-        return loss.forward(p, target)[0]
+        return forward(p, target)[0]
 
     name = getattr(loss.forward, "__qualname__", name).removesuffix(".forward")
     return check_function(objective, dpred, pred, name=name, root="pred", **options)

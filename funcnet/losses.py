@@ -30,10 +30,19 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from funcnet._xp import LOG_GUARD, exp_limit, namespace, sigmoid_fn
-from funcnet.errors import ArrayTypeError, ShapeError, StructureError, describe, is_array
+from funcnet.errors import (
+    ArgumentError,
+    ArrayTypeError,
+    NonFiniteError,
+    ShapeError,
+    StructureError,
+    describe,
+    is_array,
+)
 
 __all__ = [
     "Loss",
+    "math_of",
     "LossKernel",
     "sum_of_squares",
     "mse",
@@ -90,6 +99,17 @@ class Loss(NamedTuple):
     on_logits: str | None = None
     classification: bool = False
     kernel: LossKernel | None = None
+
+
+def math_of(loss: Loss) -> tuple[Callable, Callable]:
+    """The unchecked ``(forward, backward)`` of a loss: its kernel's while its own functions
+    are the checked entries built from that kernel, else its own (as ``layers.math_of``)."""
+    kernel = loss.kernel
+    if kernel is None or not kernel.entries:
+        return loss.forward, loss.backward
+    forward, backward = kernel.entries
+    return (kernel.forward if loss.forward is forward else loss.forward,
+            kernel.backward if loss.backward is backward else loss.backward)
 
 
 class DiffCache(NamedTuple):
@@ -165,6 +185,27 @@ def _check_same_shape(name: str, pred: Any, target: Any) -> None:
     if tuple(target.shape) != tuple(pred.shape):
         raise ShapeError(f"{name}: target shape {tuple(target.shape)} does not match "
                          f"pred shape {tuple(pred.shape)}")
+    if np.dtype(target.dtype).kind not in "biuf":
+        raise ArrayTypeError(f"{name}: expected target of real numbers, got dtype {target.dtype}")
+
+
+def _check_unit_interval(name: str, what: str, a: Any, hint: str = "") -> None:
+    """Values must lie in [0, 1] (read only from a numpy array: a traced one has none yet)."""
+    if isinstance(a, np.ndarray) and a.size and not ((a >= 0) & (a <= 1)).all():
+        outside = a[~((a >= 0) & (a <= 1))]
+        raise ArgumentError(f"{name}: expected {what} in [0, 1], got {outside.size} values "
+                            f"outside, e.g. {outside.flat[0]}{hint}")
+
+
+def _check_rows(name: str, target: Any) -> None:
+    """Target rows must be probability distributions: one-hot, or non-negative summing to 1."""
+    if isinstance(target, np.ndarray) and target.size:
+        sums = target.sum(axis=1)
+        bad = (target < 0).any(axis=1) | ~(np.abs(sums - 1) <= 1e-4)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ArgumentError(f"{name}: target rows must be one-hot or probabilities summing "
+                                f"to 1; row {row} is {target[row].tolist()} (sum {sums[row]})")
 
 
 def _check_class_target(name: str, pred: Any, target: Any) -> None:
@@ -177,8 +218,13 @@ def _check_class_target(name: str, pred: Any, target: Any) -> None:
         raise ArrayTypeError(f"{name}: expected target to be an array of labels (batch,) or "
                              f"one-hot rows {tuple(pred.shape)}, got {describe(target)}")
     batch, classes = pred.shape
+    if target.ndim == 1 and not _is_labels(target):
+        raise ArrayTypeError(f"{name}: class labels must be integers in [0, {classes}), got "
+                             f"dtype {target.dtype}; or give one-hot rows of shape "
+                             f"{tuple(pred.shape)}")
     if not _is_labels(target):
         _check_same_shape(name, pred, target)
+        _check_rows(name, target)
         return
     if target.shape[0] != batch:
         raise ShapeError(f"{name}: got {target.shape[0]} labels for a batch of {batch}")
@@ -267,6 +313,8 @@ def cross_entropy() -> Loss:
 
     def check(pred, target):
         _check_class_target(name, pred, target)
+        _check_unit_interval(name, "pred (probabilities)", pred,
+                             "; for logits use softmax_cross_entropy")
 
     return _checked_loss(name, forward, backward, check, ProbCache, classification=True)
 
@@ -297,6 +345,9 @@ def binary_cross_entropy() -> Loss:
 
     def check(pred, target):
         _check_same_shape(name, pred, target)
+        _check_unit_interval(name, "pred (probabilities)", pred,
+                             "; for logits use sigmoid_binary_cross_entropy")
+        _check_unit_interval(name, "target", target)
 
     return _checked_loss(name, forward, backward, check, ProbCache, classification=True)
 
@@ -314,8 +365,6 @@ def softmax_cross_entropy() -> Loss:
     def forward(pred, target):
         xp = namespace(pred, target)
         t = _one_hot(target, pred, xp)
-        # reductions as array methods (on numpy and jax alike): numpy's np.max and np.sum
-        # wrappers cost a few microseconds per call, which a batch of one notices
         shifted = pred - pred.max(axis=-1, keepdims=True)
         e = xp.exp(xp.maximum(shifted, -exp_limit(pred.dtype)))
         total = e.sum(axis=-1, keepdims=True)
@@ -329,6 +378,9 @@ def softmax_cross_entropy() -> Loss:
 
     def check(pred, target):
         _check_class_target(name, pred, target)
+        if isinstance(pred, np.ndarray) and not np.isfinite(pred).all():
+            raise NonFiniteError(f"{name}: pred (logits) holds NaN or inf at row "
+                                 f"{int(np.argwhere(~np.isfinite(pred))[0][0])}")
 
     return _checked_loss(name, forward, backward, check, LogitCache, on_logits="softmax",
                          classification=True)
@@ -361,6 +413,7 @@ def sigmoid_binary_cross_entropy() -> Loss:
 
     def check(pred, target):
         _check_same_shape(name, pred, target)
+        _check_unit_interval(name, "target", target)
 
     return _checked_loss(name, forward, backward, check, LogitCache, on_logits="sigmoid",
                          classification=True)

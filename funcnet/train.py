@@ -52,6 +52,7 @@ from funcnet.errors import (
 from funcnet.layers import ArraySpec, Layer, math_of
 from funcnet.layers import init_state as layer_init_state
 from funcnet.losses import Loss
+from funcnet.losses import math_of as loss_math_of
 from funcnet.optim import Optimizer
 
 __all__ = [
@@ -230,17 +231,6 @@ def _apply(forward: Callable, takes: frozenset, params: Any, x: Any, *, train: b
     return forward(params, x, **kwargs)
 
 
-def _loss_math(loss: Loss) -> tuple[Callable, Callable]:
-    """The unchecked ``(forward, backward)`` of a loss: its kernel's while its own functions
-    are the checked entries built from that kernel, else its own (as ``layers.math_of``)."""
-    kernel = loss.kernel
-    if kernel is None or not kernel.entries:
-        return loss.forward, loss.backward
-    forward, backward = kernel.entries
-    return (kernel.forward if loss.forward is forward else loss.forward,
-            kernel.backward if loss.backward is backward else loss.backward)
-
-
 def gradient_fn(net: Layer, loss: Loss, *, checked: bool = True
                 ) -> Callable[..., tuple[Any, Any, Any]]:
     """``grad_fn(params, x, y, key, model_state) -> (value, grads, model_state)``.
@@ -252,7 +242,7 @@ def gradient_fn(net: Layer, loss: Loss, *, checked: bool = True
     """
     takes = net.takes
     forward, backward = (net.forward, net.backward) if checked else math_of(net)
-    loss_forward, loss_backward = (loss.forward, loss.backward) if checked else _loss_math(loss)
+    loss_forward, loss_backward = (loss.forward, loss.backward) if checked else loss_math_of(loss)
     skip_dx = net.skips_dx  # the data needs no gradient: skip the first layer's dx product
 
     def grad_fn(params, x, y, key, model_state):
@@ -367,9 +357,11 @@ def predict(net: Layer, params: Any, x: Any, *, loss: Loss | None = None,
     """
     if not is_array(x):
         raise ArrayTypeError(f"predict: expected x to be an array, got {describe(x)}")
+    if x.ndim == 0:
+        raise ShapeError("predict: expected x with a batch axis (batch, ...), got a 0-d array")
     n = x.shape[0]
-    size = n if batch_size is None else require_positive_int("predict", "batch_size",
-                                                             batch_size)
+    size = max(n, 1) if batch_size is None else require_positive_int("predict", "batch_size",
+                                                                     batch_size)
     outputs = [_apply(net.forward, net.takes, params, x[i:i + size], train=False,
                       model_state=model_state)[0]
                for i in range(0, max(n, 1), size)]
@@ -390,10 +382,23 @@ def accuracy(pred: Any, target: Any, *, threshold: float = 0.5) -> float:
     in {0, 1} (use threshold 0 for logits).
     """
     pred, target = np.asarray(pred), np.asarray(target)
+    if pred.ndim == 0 or target.ndim == 0 or pred.shape[0] != target.shape[0]:
+        raise ShapeError(f"accuracy: pred {pred.shape} and target {target.shape} must hold "
+                         f"the same number of samples along axis 0")
     if pred.ndim == 2 and pred.shape[1] > 1:
-        labels = target if target.ndim == 1 else target.argmax(axis=1)
+        if target.shape == pred.shape:
+            labels = target.argmax(axis=1)
+        elif target.ndim == 1 and target.dtype.kind in "iu":
+            labels = target
+        else:
+            raise ShapeError(f"accuracy: for pred of shape {pred.shape} expected integer "
+                             f"labels ({pred.shape[0]},) or one-hot rows {pred.shape}, got "
+                             f"target of shape {target.shape} and dtype {target.dtype}")
         return float(np.mean(pred.argmax(axis=1) == labels))
-    return float(np.mean((pred > threshold) == (target > 0.5)))
+    if pred.size != pred.shape[0] or target.size != target.shape[0]:
+        raise ShapeError(f"accuracy: expected one output per sample, got pred {pred.shape} "
+                         f"and target {target.shape}")
+    return float(np.mean((pred.ravel() > threshold) == (target.ravel() > 0.5)))
 
 
 def _is_classification(loss: Loss, y: Any) -> bool:
@@ -507,7 +512,10 @@ def replay_failed_epoch(config: Config, state: TrainState) -> NonFiniteError:
 
 def _run_checked_config_epoch(config: Config, state: TrainState) -> TrainState:
     """One epoch of a configuration already checked: the kernels, a finite loss per step."""
-    done = _epoch_steps(config, state, checked=False)
+    try:
+        done = _epoch_steps(config, state, checked=False)
+    except NonFiniteError:  # numpy raised on a floating-point error (np.seterr)
+        done = None
     if done is None or not tree.all_finite(done.params):
         raise replay_failed_epoch(config, state)
     return finish_epoch(config, state, done)

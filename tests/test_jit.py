@@ -182,3 +182,16 @@ def test_fit_jit_compiles_a_net_that_cannot_be_a_cache_key():
     compiled = train.fit(odd, loss, optim.sgd(0.1), params, xy, runner=jit.epoch_runner, **kwargs)
     plain = train.fit(net, loss, optim.sgd(0.1), params, xy, **kwargs)
     assert_trees_close(compiled.params, plain.params, rtol=1e-9, atol=1e-12, what="params")
+
+
+def test_a_diverging_jit_run_is_reported_as_the_numpy_path_reports_it():
+    net, loss, params, xy = _regression()
+    data = (xy[0], xy[1] * 1e6)
+    kwargs = dict(epochs=3, batch_size=1, key=random.key(0), progress=False)
+    messages = []
+    for runner in (None, jit.epoch_runner):
+        with pytest.raises(NonFiniteError) as caught:
+            train.fit(net, loss, optim.sgd(1e6), params, data, runner=runner, **kwargs)
+        messages.append(str(caught.value))
+        assert isinstance(caught.value.state, train.TrainState)
+    assert messages[0] == messages[1] and "epoch 0, step" in messages[0]

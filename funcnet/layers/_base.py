@@ -236,6 +236,9 @@ def check_input(who: str, x: Any, *, min_rank: int = 1) -> None:
             f"{who}: expected x of rank at least {min_rank} (a leading batch axis), "
             f"got shape {tuple(x.shape)}"
         )
+    if np.dtype(x.dtype).kind not in "biuf":
+        raise ArrayTypeError(f"{who}: expected x of real numbers (float, int or bool), "
+                             f"got dtype {x.dtype}")
 
 
 def check_rank(who: str, x: Any, rank: int, layout: str) -> None:

@@ -159,7 +159,9 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.floa
             raise ShapeError(f"{name}: expected x of shape (batch, {channels}) or (batch, "
                              f"{channels}, height, width), got {tuple(x.shape)}")
         check_same_float(name, x, gamma)
-        check_train(name, train)
+        if check_train(name, train) and x.shape[0] == 0:
+            raise ShapeError(f"{name}: train=True needs at least one sample to take batch "
+                             f"statistics from, got x of shape {tuple(x.shape)}")
         if state is None:
             raise ArgumentError(f"{name}: needs state=...; start from "
                                 f"layers.init_state(layer, in_shape) and pass on cache.state")

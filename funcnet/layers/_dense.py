@@ -131,6 +131,9 @@ def _unpack(name: str, params: Any, out_dim: int) -> tuple[Any, Any]:
     if not (is_array(W) and is_array(b)):
         raise ArrayTypeError(f"{name}: params 'W' and 'b' must be arrays, got "
                              f"{describe(W)} and {describe(b)}")
+    if np.dtype(W.dtype).kind != "f" or np.dtype(b.dtype).kind != "f":
+        raise ArrayTypeError(f"{name}: params W and b must be float arrays (build the layer "
+                             f"with dtype=...), got {W.dtype} and {b.dtype}")
     if W.ndim != 2 or W.shape[1] != out_dim or tuple(b.shape) != (out_dim,):
         raise ShapeError(
             f"{name}: expected params W of shape (in, {out_dim}) and b of shape ({out_dim},), "

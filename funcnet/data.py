@@ -38,6 +38,7 @@ from funcnet.errors import (
     ArgumentError,
     ArrayTypeError,
     DataError,
+    NonFiniteError,
     ShapeError,
     describe,
     require_array,
@@ -497,6 +498,21 @@ def _floating(who: str, x: Any) -> np.ndarray:
     return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
+def _require_finite(who: str, x: np.ndarray) -> None:
+    """Raise ``NonFiniteError`` naming the row and feature of x's first NaN or infinity."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row, *feature = (int(i) for i in np.argwhere(bad)[0])
+        where = f"row {row}"
+        if len(feature) == 1:
+            where += f", feature {feature[0]}"
+        elif feature:
+            where += f", feature {tuple(feature)}"
+        raise NonFiniteError(
+            f"{who}: expected finite values in x, got {float(x[(row, *feature)])} at {where}"
+        )
+
+
 def standardizer(x: Any, *, per_feature: bool = True) -> Standardization:
     """Mean and standard deviation of ``x``, to pass to ``standardize``.
 
@@ -517,12 +533,15 @@ def standardizer(x: Any, *, per_feature: bool = True) -> Standardization:
     Raises:
         ArrayTypeError: ``x`` is not a real-valued array.
         ShapeError: ``x`` is a scalar or holds no samples.
+        NonFiniteError: ``x`` holds a NaN or an infinity (the message names the row
+            and feature of the first).
 
     >>> stats = standardizer(np.array([[0.0, 2.0], [2.0, 4.0]]), per_feature=False)
     >>> stats.mean.tolist(), stats.std.tolist()
     ([2.0, 2.0], [1.4142135623730951, 1.4142135623730951])
     """
     x = _floating("standardizer", x)
+    _require_finite("standardizer", x)
     if not per_feature:
         one = standardizer(x.reshape(-1, 1))
         return Standardization(np.full(x.shape[1:], one.mean[0], x.dtype),

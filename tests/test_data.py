@@ -12,7 +12,7 @@ import pytest
 
 from funcnet import data
 from funcnet import random as fr
-from funcnet.errors import ArgumentError, ArrayTypeError, DataError, ShapeError
+from funcnet.errors import ArgumentError, ArrayTypeError, DataError, NonFiniteError, ShapeError
 
 # --------------------------------------------------------------------------- toy sets
 
@@ -628,3 +628,27 @@ def test_standardizer_over_all_features_uses_one_mean_and_std():
     np.testing.assert_allclose(stats.std, x.std())
     z = data.standardize(x, stats)
     assert abs(z.mean()) < 1e-12 and abs(z.std() - 1) < 1e-12
+
+
+@pytest.mark.parametrize("per_feature", [True, False])
+@pytest.mark.parametrize(
+    ("bad", "shown"), [(np.nan, "nan"), (np.inf, "inf"), (-np.inf, "-inf")]
+)
+def test_standardizer_refuses_non_finite_data_naming_where(per_feature, bad, shown):
+    x = np.ones((4, 3))
+    x[2, 1] = bad
+    x[3, 0] = np.nan  # a later one: the message names the first
+    with pytest.raises(
+        NonFiniteError,
+        match=rf"standardizer: expected finite values in x, got {shown} at row 2, feature 1$",
+    ):
+        data.standardizer(x, per_feature=per_feature)
+
+
+def test_standardizer_names_the_feature_of_an_image_and_the_row_of_a_vector():
+    images = np.zeros((3, 1, 4, 4), np.float32)
+    images[1, 0, 2, 3] = np.nan
+    with pytest.raises(NonFiniteError, match=r"got nan at row 1, feature \(0, 2, 3\)$"):
+        data.standardizer(images)
+    with pytest.raises(NonFiniteError, match=r"standardizer: .* got inf at row 4$"):
+        data.standardizer(np.array([0.0, 1.0, 2.0, 3.0, np.inf]))

@@ -250,3 +250,24 @@ def test_esc_and_ctrl_q_close_the_window(window_module, root, model_dir, keys):
     root.update()
     root.event_generate(keys)
     assert not root.winfo_exists()
+
+
+def test_ctrl_o_asks_for_an_image_and_opens_it(window_module, root, model_dir, tmp_path,
+                                              monkeypatch):
+    window = window_module.Window(root, model_dir)
+    zero = Image.new("L", (40, 60), 0)
+    ImageDraw.Draw(zero).ellipse([8, 8, 32, 52], outline=255, width=5)
+    zero.save(tmp_path / "zero.png")
+    monkeypatch.setattr(window_module.filedialog, "askopenfilename",
+                        lambda **options: str(tmp_path / "zero.png"))
+    root.focus_force()
+    root.update()
+    root.event_generate("<Control-o>")
+    root.update()
+    model = inference.load_model(model_dir)
+    expected = inference.predict_image(tmp_path / "zero.png", model, top=10)
+    assert window.source == tmp_path / "zero.png"
+    assert window.result["probabilities"] == expected["probabilities"]
+    monkeypatch.setattr(window_module.filedialog, "askopenfilename", lambda **options: "")
+    root.event_generate("<Control-o>")  # cancelled: nothing changes
+    assert window.source == tmp_path / "zero.png"

@@ -30,7 +30,7 @@ import math
 import os
 import zlib
 from importlib import resources
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -244,17 +244,26 @@ _IDX_TYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _read_bytes(who: str, path: Any) -> bytes:
+#: The most bytes one read asks for, so a file is never read far past what it should hold.
+_CHUNK = 2**20
+
+
+def _read_up_to(who: str, file: BinaryIO, size: int, compressed: bool) -> bytearray:
+    """The next ``size`` bytes of ``file``, or fewer where the file ends first.
+
+    A damaged gzip stream or a failed read is a ``DataError``.
+    """
+    data = bytearray()
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise DataError(f"{who}: {path}: cannot read the file ({e.strerror or e})") from e
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{who}: {path}: the gzip stream is corrupt or truncated ({e})") from e
+        while len(data) < size:
+            chunk = file.read(min(size - len(data), _CHUNK))
+            if not chunk:
+                break
+            data += chunk
+    except (OSError, EOFError, zlib.error) as e:
+        if compressed:
+            raise DataError(f"{who}: the gzip stream is corrupt or truncated ({e})") from e
+        raise DataError(f"{who}: cannot read the file ({e.strerror or e})") from e
     return data
 
 
@@ -265,6 +274,10 @@ def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
     0x0C int32, 0x0D float32, 0x0E float64), the number of dimensions, then each
     dimension as a big-endian uint32. The data (big-endian) must fill the dimensions
     exactly. Gzip is recognised by its magic bytes, whatever the file is called.
+
+    The header is read first, and then at most one byte more than the data it
+    claims: a file that holds more is refused without reading (or decompressing)
+    the rest.
 
     Args:
         path: the file.
@@ -279,39 +292,51 @@ def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
     if not isinstance(path, str | os.PathLike):
         raise ArgumentError(f"load_idx: path must be a str or os.PathLike, got {describe(path)}")
     who = f"load_idx: {os.fspath(path)}"
-    data = _read_bytes("load_idx", path)
-    if len(data) < 4:
-        raise DataError(
-            f"{who}: expected a 4-byte IDX header, found {len(data)} bytes"
-            + (" (empty file)" if not data else "")
+    try:
+        with open(path, "rb") as f:
+            compressed = f.read(2) == _GZIP_MAGIC
+        file = gzip.open(path, "rb") if compressed else open(path, "rb")
+    except OSError as e:
+        raise DataError(f"{who}: cannot read the file ({e.strerror or e})") from e
+    with file:
+        start = _read_up_to(who, file, 4, compressed)
+        if len(start) < 4:
+            raise DataError(
+                f"{who}: expected a 4-byte IDX header, found {len(start)} bytes"
+                + (" (empty file)" if not start else "")
+            )
+        if start[0] != 0 or start[1] != 0:
+            raise DataError(
+                f"{who}: expected an IDX file starting with two zero bytes, found "
+                f"0x{start[0]:02x} 0x{start[1]:02x} (not an IDX file?)"
+            )
+        code, ndim = start[2], start[3]
+        if code not in _IDX_TYPES:
+            known = ", ".join(f"0x{c:02x}" for c in _IDX_TYPES)
+            raise DataError(f"{who}: expected a data type code in {known}, found 0x{code:02x}")
+        if ndim < 1:
+            raise DataError(f"{who}: expected at least 1 dimension, found 0")
+        header = 4 + 4 * ndim
+        sizes = _read_up_to(who, file, 4 * ndim, compressed)
+        if len(sizes) < 4 * ndim:
+            raise DataError(
+                f"{who}: expected a {header}-byte header for {ndim} dimensions, "
+                f"found only {4 + len(sizes)} bytes (truncated file?)"
+            )
+        dims = tuple(int(d) for d in np.frombuffer(sizes, ">u4"))
+        dtype = _IDX_TYPES[code]
+        expected = math.prod(dims) * dtype.itemsize
+        data = _read_up_to(who, file, expected + 1, compressed)
+    if len(data) != expected:
+        found = (
+            f"{len(data)} (truncated file?)" if len(data) < expected
+            else f"more than {expected} (the file holds more data than its header claims)"
         )
-    if data[0] != 0 or data[1] != 0:
-        raise DataError(
-            f"{who}: expected an IDX file starting with two zero bytes, found "
-            f"0x{data[0]:02x} 0x{data[1]:02x} (not an IDX file?)"
-        )
-    code, ndim = data[2], data[3]
-    if code not in _IDX_TYPES:
-        known = ", ".join(f"0x{c:02x}" for c in _IDX_TYPES)
-        raise DataError(f"{who}: expected a data type code in {known}, found 0x{code:02x}")
-    if ndim < 1:
-        raise DataError(f"{who}: expected at least 1 dimension, found 0")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(
-            f"{who}: expected a {header}-byte header for {ndim} dimensions, "
-            f"found only {len(data)} bytes (truncated file?)"
-        )
-    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
-    dtype = _IDX_TYPES[code]
-    expected, found = math.prod(dims) * dtype.itemsize, len(data) - header
-    if found != expected:
-        hint = "truncated file?" if found < expected else "trailing bytes?"
         raise DataError(
             f"{who}: expected {expected} bytes of {dtype.newbyteorder('=')} data after the "
-            f"header for shape {dims}, found {found} ({hint})"
+            f"header for shape {dims}, found {found}"
         )
-    array = np.frombuffer(data, dtype, math.prod(dims), header).reshape(dims)
+    array = np.frombuffer(data, dtype).reshape(dims)
     return array.astype(dtype.newbyteorder("="))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import math
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -222,16 +223,49 @@ def test_load_idx_truncated_multibyte_payload(tmp_path):
         data.load_idx(_idx(tmp_path, raw[:-1]))
 
 
+_MORE = "the file holds more data than its header claims"
+
+
 def test_load_idx_trailing_bytes(tmp_path):
     raw = idx_bytes(np.zeros(5, np.int32)) + b"\x00"
-    with pytest.raises(DataError, match=r"expected 20 bytes of int32 .* found 21 \(trailing"):
+    with pytest.raises(
+        DataError, match=rf"expected 20 bytes of int32 .* found more than 20 \({_MORE}\)"
+    ):
         data.load_idx(_idx(tmp_path, raw))
 
 
 def test_load_idx_trailing_bytes_inside_gzip(tmp_path):
     raw = idx_bytes(np.zeros(5, np.uint8)) + b"\x00\x00"
     path = _idx(tmp_path, gzip.compress(raw), "g.gz")
-    with pytest.raises(DataError, match=r"g\.gz: expected 5 bytes .* found 7 \(trailing"):
+    with pytest.raises(DataError, match=rf"g\.gz: expected 5 bytes .* found more than 5 \({_MORE}"):
+        data.load_idx(path)
+
+
+def test_load_idx_stops_reading_a_gzip_file_at_the_size_its_header_claims(tmp_path):
+    # The header claims 5 bytes; the stream expands to 16 MB more. Reading stops after
+    # the 6th byte, so the memory used stays far below the payload's size ...
+    raw = idx_bytes(np.zeros(5, np.uint8)) + bytes(16 * 2**20)
+    path = _idx(tmp_path, gzip.compress(raw, compresslevel=1), "bomb.gz")
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=rf"bomb\.gz: expected 5 bytes .*\({_MORE}"):
+            data.load_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+    # ... and the end of the stream is never reached: a damaged end goes unread.
+    path.write_bytes(gzip.compress(raw, compresslevel=1)[:-8])
+    with pytest.raises(DataError, match=rf"bomb\.gz: expected 5 bytes .*\({_MORE}"):
+        data.load_idx(path)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_load_idx_header_claiming_a_huge_shape_is_a_truncated_file(tmp_path, compress):
+    header = struct.pack(">BBBB4I", 0, 0, 0x0E, 4, *[2**32 - 1] * 4)  # about 2.7e39 bytes
+    content = header + bytes(100)
+    path = _idx(tmp_path, gzip.compress(content) if compress else content)
+    with pytest.raises(DataError, match=r"expected \d+ bytes of float64 .* found 100 \(truncated"):
         data.load_idx(path)
 
 

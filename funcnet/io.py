@@ -9,7 +9,8 @@ other leaf itself (Python numbers, strings, ``None``; JSON keeps every bit of
 a float, so a loss history comes back exactly).
 
 Paths are used as given (no ``.npz`` suffix is added), and every write is
-atomic (``_files.atomic_write``). Loading never unpickles, checks each entry's
+atomic (``_files.atomic_write``, which also removes the temporary files that
+killed saves left in the directory). Loading never unpickles, checks each entry's
 size against its header before reading it, and returns read-only arrays.
 
 >>> import tempfile
@@ -28,14 +29,12 @@ size against its header before reading it, and returns read-only arrays.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
 import os
 import re
 import struct
-import time
 import warnings
 import zipfile
 import zlib
@@ -45,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from funcnet._files import TMP_PREFIX, atomic_write
+from funcnet._files import atomic_write
 from funcnet.errors import (
     ArgumentError,
     ArrayTypeError,
@@ -67,10 +66,6 @@ FORMAT_VERSION = 2
 _FORMAT_NAME = "funcnet.io"
 _STRUCTURE = "__structure__"
 _CKPT_NAME = re.compile(r"ckpt-(\d{8,})\.npz")
-#: A checkpoint's temporary file (``atomic_write``'s name for it) that a crash left behind.
-_CKPT_TMP_NAME = re.compile(re.escape(TMP_PREFIX) + r"ckpt-\d{8,}\.npz-\w+")
-#: Older than this, such a file is no write in progress (saving takes seconds) and is removed.
-_STALE_TMP_SECONDS = 3600
 _ARRAY_KINDS = "biufcmMSU"  # numeric, bool, datetime and string dtypes; never object
 _NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
                 (2, 0): np.lib.format.read_array_header_2_0}
@@ -358,8 +353,6 @@ def save_checkpoint(
 
     The directory is created if need be. With ``keep``, the checkpoint written
     and the ``keep - 1`` others of highest epoch stay and the rest are removed.
-    A checkpoint's temporary file more than an hour old (a save that a crash
-    stopped before its rename) is removed too.
 
     Raises:
       ArgumentError: ``epoch`` or ``keep`` is not a valid integer.
@@ -377,10 +370,10 @@ def save_checkpoint(
         raise CheckpointError(f"{who}: cannot create the directory {directory}: {exc}") from exc
     path = os.path.join(directory, _checkpoint_name(int(epoch)))
     _save(who, "state", path, state)
-    stale = _crash_leftovers(directory)
+    stale = []
     if keep is not None:
         older = [p for _, p in list_checkpoints(directory) if p != path]
-        stale += older[: max(len(older) - (keep - 1), 0)]
+        stale = older[: max(len(older) - (keep - 1), 0)]
     for name in stale:
         try:
             os.unlink(name)
@@ -389,21 +382,6 @@ def save_checkpoint(
         except OSError as exc:
             warnings.warn(CheckpointWarning(f"{who}: cannot remove {name}: {exc}"), stacklevel=2)
     return path
-
-
-def _crash_leftovers(directory: str) -> list[str]:
-    """Temporary checkpoint files older than ``_STALE_TMP_SECONDS``: saves that a crash (a
-    killed process) stopped before their rename. Younger ones may be another process's
-    save in progress, and other names are not ours; both are left alone."""
-    cutoff = time.time() - _STALE_TMP_SECONDS
-    found = []
-    with contextlib.suppress(OSError):  # a listing that fails only leaves them for later
-        for entry in os.scandir(directory):
-            if _CKPT_TMP_NAME.fullmatch(entry.name) and entry.is_file():
-                with contextlib.suppress(OSError):
-                    if entry.stat().st_mtime < cutoff:
-                        found.append(entry.path)
-    return found
 
 
 def list_checkpoints(directory: str | os.PathLike) -> list[tuple[int, str]]:

@@ -5,6 +5,7 @@ import json
 import math
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 from funcnet import io as fio
 from funcnet import layers, random
+from funcnet._files import atomic_write
 from funcnet.errors import ArgumentError, ArrayTypeError, CheckpointError, StructureError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -537,37 +539,75 @@ def test_new_files_get_the_usual_mode_and_replaced_files_keep_theirs(tmp_path):
     assert os.stat(tmp_path / "new.npz").st_mode & 0o777 == 0o600
 
 
-def test_a_crash_before_the_rename_leaves_only_the_old_checkpoint(tmp_path):
-    state = {"W": np.ones(3)}
-    fio.save_checkpoint(tmp_path, state, 1)
+def kill_during_save(call):
+    """Run ``call`` (code using ``io`` and ``np``) in a child that SIGKILLs itself between
+    writing the temporary file and renaming it; return the child's PID."""
     script = textwrap.dedent(f"""
-        import os
+        import os, signal
         import numpy as np
         from funcnet import io
-        os.replace = lambda src, dst: os._exit(3)  # the process dies between write and rename
-        io.save_checkpoint({str(tmp_path)!r}, {{"W": np.zeros(3)}}, 2)
+        os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)
+        {call}
     """)
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True)
-    assert done.returncode == 3, done.stderr.decode()
-    leftovers = [n for n in only(tmp_path) if n.startswith(".tmp-")]
-    assert len(leftovers) == 1  # the dead process could not clean up ...
-    assert [e for e, _ in fio.list_checkpoints(tmp_path)] == [1]  # ... but nobody sees it
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stderr=subprocess.PIPE)
+    _, err = child.communicate()
+    assert child.returncode == -signal.SIGKILL, err.decode()
+    return child.pid
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+@pytest.mark.parametrize(
+    ("killed", "next_save"),
+    [("io.save_checkpoint(d, big, 2)", lambda d: fio.save_params(d / "p.npz", {"W": np.ones(1)})),
+     ("io.save_params(d + '/p.npz', big)", lambda d: fio.save_checkpoint(d, {"W": np.ones(3)}, 3))],
+    ids=["killed-save_checkpoint", "killed-save_params"],
+)
+def test_a_killed_saves_temporary_is_removed_by_the_next_save(tmp_path, killed, next_save):
+    state = {"W": np.ones(3)}
+    fio.save_checkpoint(tmp_path, state, 1)
+    pid = kill_during_save(f"d = {str(tmp_path)!r}; big = {{'W': np.zeros(2**17)}}; {killed}")
+    (leftover,) = [n for n in only(tmp_path) if n.startswith(".tmp-")]
+    assert f"-{pid}-" in leftover  # the dead writer is named in its temporary file ...
+    assert os.path.getsize(tmp_path / leftover) > 2**20  # ... written in full, never renamed
+    assert [e for e, _ in fio.list_checkpoints(tmp_path)] == [1]  # nobody reads it
     back, epoch, _ = fio.load_latest_checkpoint(tmp_path, like=state)
     assert epoch == 1 and np.array_equal(back["W"], np.ones(3))
 
-    # a later save removes the leftover once it is old enough to be no save in progress
-    (leftover,) = leftovers
-    fio.save_checkpoint(tmp_path, state, 3)
-    assert leftover in only(tmp_path)  # young: perhaps another process writing right now
-    old = os.path.getmtime(tmp_path / leftover) - fio._STALE_TMP_SECONDS - 1
-    os.utime(tmp_path / leftover, (old, old))
-    others = [".tmp-notes.txt-abc123", ".tmp-ckpt-00000004.npz-young1"]
-    for name in others:  # not a checkpoint's temporary file; a young one
+    next_save(tmp_path)
+    assert not [n for n in only(tmp_path) if n.startswith(".tmp-")]
+
+
+@pytest.mark.parametrize(
+    "save",
+    [lambda d: fio.save_checkpoint(d, {"W": np.ones(1)}, 5),
+     lambda d: fio.save_params(d / "q.npz", {"W": np.ones(1)}),
+     lambda d: fio.save_tree(d / "q.npz", {"W": np.ones(1)}),
+     lambda d: atomic_write(d / "figure.png", lambda f: f.write(b"png"))],
+    ids=["save_checkpoint", "save_params", "save_tree", "atomic_write"],
+)
+def test_only_temporaries_of_gone_processes_are_removed(tmp_path, monkeypatch, save):
+    kill = os.kill
+
+    def fake_kill(pid, sig):  # 4242 runs under another user; 4243 has ended
+        assert sig == 0
+        if pid == 4242:
+            raise PermissionError(1, "Operation not permitted")
+        if pid == 4243:
+            raise ProcessLookupError(3, "No such process")
+        return kill(pid, sig)
+
+    monkeypatch.setattr(os, "kill", fake_kill)
+    kept = [f".tmp-ckpt-00000004.npz-{os.getpid()}-0123456789ab",  # this process, writing
+            ".tmp-p.npz-4242-0123456789ab",  # alive under another user
+            ".tmp-ckpt-00000004.npz-0123456789ab",  # no PID: not ours to judge
+            ".tmp-notes.txt-abc123", ".tmp-metrics-x1y2z3ab", "notes-4243-0123456789ab"]
+    gone = [".tmp-p.npz-4243-0123456789ab", ".tmp-ckpt-00000002.npz-4243-fedcba987654"]
+    for name in kept + gone:
         (tmp_path / name).write_bytes(b"x")
-        os.utime(tmp_path / name, (old, old) if "notes" in name else None)
-    fio.save_checkpoint(tmp_path, state, 4)
-    assert sorted(n for n in only(tmp_path) if n.startswith(".tmp-")) == sorted(others)
-    assert [e for e, _ in fio.list_checkpoints(tmp_path)] == [1, 3, 4]
+    (tmp_path / ".tmp-dir-4243-0123456789ab").mkdir()  # a directory is not ours either
+    save(tmp_path)
+    leftovers = {n for n in only(tmp_path) if "-4243-" in n or n.startswith((".tmp-", "notes"))}
+    assert leftovers == {*kept, ".tmp-dir-4243-0123456789ab"}
 
 
 # --------------------------------------------------------------------------- checkpoints

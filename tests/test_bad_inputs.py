@@ -155,3 +155,13 @@ def test_a_diverging_fit_keeps_the_last_finite_state():
     assert isinstance(state, train.TrainState) and state.epoch > 0
     assert len(state.history.loss) == state.epoch and np.isfinite(state.history.loss).all()
     assert all(np.isfinite(leaf).all() for leaf in (state.params[0]["W"], state.params[0]["b"]))
+
+
+def test_a_network_refuses_the_cache_of_another_network():
+    small, big = layers.mlp([5, 3]), layers.mlp([16, 3])
+    params, _ = small.init(random.key(0), (2,))
+    y, cache = small.forward(params, np.ones((4, 2)))
+    with pytest.raises(StructureError, match=r"mlp\(\[16, 3\]\)\.backward: this cache was "
+                                             r"made by another network's forward"):
+        big.backward(cache, np.ones_like(y))
+    assert small.backward(cache, np.ones_like(y))[0].shape == (4, 2)

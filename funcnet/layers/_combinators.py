@@ -20,10 +20,13 @@ __all__ = ["serial", "SerialCache"]
 
 
 class SerialCache(NamedTuple):
-    """One cache per layer, and one state per layer (``()`` for a layer without state)."""
+    """One cache per layer, one state per layer (``()`` for a layer without state), and
+    ``owner``: a token of the ``serial`` that made it, so its backward can refuse a cache
+    from another network of the same shape of layers."""
 
     caches: tuple
     state: tuple
+    owner: object = None
 
 
 def serial(*layers: Layer, name: str = "serial") -> Layer:
@@ -67,6 +70,7 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
                 for i, layer in enumerate(layers)]
     backwards = [math_of(layer)[1] for layer in layers]
     skip_first = layers[0].skips_dx
+    owner = object()  # this composition's own: its caches carry it
 
     def init(key, in_shape):
         check_key(f"{name}.init", key)
@@ -106,7 +110,7 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             caches.append(cache)
             if "state" in layers[i].takes:
                 states[i] = cache.state
-        return x, SerialCache(tuple(caches), tuple(states))
+        return x, SerialCache(tuple(caches), tuple(states), owner)
 
     def backward(cache, dy, need_dx=True):
         grads = [()] * n
@@ -146,6 +150,9 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
         if not (isinstance(cache, SerialCache) and len(cache.caches) == n):
             raise StructureError(f"{name}.backward: expected the cache its forward returned "
                                  f"(a SerialCache of {n} caches), got {describe(cache)}")
+        if cache.owner is not owner:
+            raise StructureError(f"{name}.backward: this cache was made by another network's "
+                                 f"forward; pass the cache this network's forward returned")
         last = layers[-1].kernel
         if last is not None:
             try:

@@ -204,7 +204,7 @@ def stroke_grid(gray: np.ndarray, fit: int) -> np.ndarray:
     A blank picture gives an empty grid."""
     work = BLOCK * fit
     n = work + 2 * MARGIN
-    grid = np.zeros((n, n))
+    grid = np.zeros((n, n), np.float32)
     box = ink_box(gray)
     if box is None:
         return grid
@@ -225,7 +225,7 @@ def deskew(grids: np.ndarray) -> np.ndarray:
     """
     b, n, _ = grids.shape
     at = np.arange(n, dtype=np.float64)
-    mass = grids.sum(axis=(1, 2))
+    mass = grids.sum(axis=(1, 2), dtype=np.float64)
     weight = np.where(mass > 0, mass, 1.0)
     rows, cols = grids.sum(axis=2) / weight[:, None], grids.sum(axis=1) / weight[:, None]
     mean_y, mean_x = rows @ at, cols @ at
@@ -233,16 +233,14 @@ def deskew(grids: np.ndarray) -> np.ndarray:
     var_y = np.einsum("by,by->b", rows, dy ** 2)
     cov = np.einsum("byx,by,bx->b", grids, dy, dx) / weight
     slope = np.clip(cov / np.where(var_y > 0, var_y, 1.0), -MAX_SHEAR, MAX_SHEAR)
-    source = at[None, None, :] + slope[:, None, None] * dy[:, :, None]  # (b, y, x)
-    left = np.floor(source).astype(np.int64)
-    frac = source - left
-
-    def pick(index):
-        inside = (index >= 0) & (index < n)
-        return np.where(inside, np.take_along_axis(grids, np.clip(index, 0, n - 1), axis=2),
-                        0.0)
-
-    return (1 - frac) * pick(left) + frac * pick(left + 1)
+    shift = slope[:, None] * dy  # (b, y): row y reads from x + shift
+    whole = np.floor(shift).astype(np.int64)
+    frac = (shift - whole)[:, :, None].astype(grids.dtype)
+    # rows padded with n empty pixels on each side, so x + whole (|whole| <= n) stays inside
+    padded = np.pad(grids, ((0, 0), (0, 0), (n, n))).ravel()
+    start = (np.arange(b)[:, None] * n + np.arange(n)[None, :]) * 3 * n + n + whole
+    index = start[:, :, None] + np.arange(n)[None, None, :]
+    return (1 - frac) * padded.take(index) + frac * padded.take(index + 1)
 
 
 def _distance(ink: np.ndarray, reach: int) -> np.ndarray:
@@ -258,7 +256,7 @@ def _distance(ink: np.ndarray, reach: int) -> np.ndarray:
     # the nearest ink along each row of the rows within reach, plus the rows' distance
     squared = functools.reduce(np.minimum, (rows[:, reach + shift:reach + shift + h]
                                             + shift ** 2 for shift in range(-reach, far)))
-    return np.sqrt(squared, dtype=np.float64)
+    return np.sqrt(squared)
 
 
 def signed_distance(ink: np.ndarray, reach: int = MARGIN) -> np.ndarray:
@@ -273,7 +271,8 @@ def _area_weights(start: np.ndarray, length: np.ndarray, bins: int, n: int) -> n
     step = (length / bins)[:, None, None]
     low = start[:, None, None] + np.arange(bins)[None, :, None] * step
     j = np.arange(n)[None, None, :]
-    return np.clip(np.minimum(low + step, j + 1) - np.maximum(low, j), 0.0, None) / step
+    share = np.clip(np.minimum(low + step, j + 1) - np.maximum(low, j), 0.0, None) / step
+    return share.astype(np.float32)
 
 
 def _square_weights(cover: np.ndarray, fit: int) -> tuple[np.ndarray, np.ndarray]:
@@ -306,7 +305,7 @@ def _offset(signed: np.ndarray, t: np.ndarray) -> np.ndarray:
     """The strokes moved out by ``t`` (b,) pixels along the signed distance: coverage in
     [0, 1], the original ink at t = -0.5, an edge pixel partly covered in between, so the
     ink grows continuously with t."""
-    return np.clip(t[:, None, None] + 1.0 - signed, 0.0, 1.0)
+    return np.clip(t[:, None, None].astype(np.float32) + 1.0 - signed, 0.0, 1.0)
 
 
 def normalise_strokes(grids: np.ndarray, fit: int, shape: tuple[int, int],

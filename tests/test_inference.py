@@ -133,7 +133,7 @@ def test_deskew_stands_a_slanted_stroke_upright():
     for grid in straight:
         ys, xs = np.nonzero(grid > 0.5)
         assert abs(np.corrcoef(ys, xs)[0, 1]) < 0.1
-    np.testing.assert_allclose(straight[0], grids[0], atol=1e-9)  # upright stays put
+    np.testing.assert_allclose(straight[0], grids[0], atol=1e-6)  # upright stays put
 
 
 def test_blank_pictures_give_an_empty_input(model):

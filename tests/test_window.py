@@ -14,6 +14,7 @@ import importlib
 import os
 import select
 import shutil
+import struct
 import subprocess
 
 import numpy as np
@@ -22,8 +23,9 @@ from drawn_digits import strokes
 from helpers import load_script
 from PIL import Image, ImageDraw, ImageGrab
 
-from funcnet import random
+from funcnet import data, random
 
+classifier = load_script("classifier")
 drawn_classifier = load_script("drawn_classifier")
 inference = importlib.import_module("_inference")
 XVFB_START_SECONDS = 30
@@ -75,7 +77,7 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def window_module():
+def window_module(tk):
     return load_script("window")
 
 
@@ -271,3 +273,33 @@ def test_ctrl_o_asks_for_an_image_and_opens_it(window_module, root, model_dir, t
     monkeypatch.setattr(window_module.filedialog, "askopenfilename", lambda **options: "")
     root.event_generate("<Control-o>")  # cancelled: nothing changes
     assert window.source == tmp_path / "zero.png"
+
+
+def write_idx(path, array):
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_a_fashion_model_names_its_classes(window_module, root, tmp_path):
+    """A model trained on Fashion-MNIST files: the note's title and the ten clothing names."""
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    for prefix, n in (("train", 40), ("t10k", 10)):
+        labels = np.arange(n) % 10
+        images = np.zeros((n, 28, 28), np.uint8)
+        for i, c in enumerate(labels):
+            images[i, 2 + 2 * c:4 + 2 * c, 4:24] = 255  # class c: a bar in band c
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels)
+    classifier.main(["--quick", "--data", str(folder), "--out", str(tmp_path / "fashion")])
+    window = window_module.Window(root, tmp_path / "fashion")
+    assert root.title() == "Fashion MNIST Classifier"
+    Image.fromarray(np.kron(np.eye(1, 4) * 255, np.ones((3, 9))).astype(np.uint8)).save(
+        tmp_path / "bar.png")
+    window.open_image(tmp_path / "bar.png")
+    root.update()
+    expected = inference.predict_image(tmp_path / "bar.png",
+                                       inference.load_model(tmp_path / "fashion"), top=10)
+    assert_shows(window, expected, window_module.BAR_WIDTH)
+    assert expected["class"] in data.FASHION_MNIST_CLASSES

@@ -48,13 +48,14 @@ def tk():
 
 @pytest.fixture(scope="module")
 def display():
-    """A private X display from Xvfb, which picks a free display number and tells it."""
+    """A private X display from Xvfb, which picks a free display number and tells it, and
+    ends when its last client goes (so a crashed run leaves no server behind)."""
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
         unavailable("Xvfb is not installed")
     read, write = os.pipe()
     server = subprocess.Popen([xvfb, "-displayfd", str(write), "-screen", "0", "1024x768x24",
-                               "-nolisten", "tcp"], pass_fds=(write,),
+                               "-nolisten", "tcp", "-terminate"], pass_fds=(write,),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write)
     with os.fdopen(read) as told:

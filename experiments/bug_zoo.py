@@ -116,13 +116,17 @@ def dense_shared_bias(out_dim, *, note_rule):
 
 
 def softmax_with_loss_without_softmax():
-    """Note 001's SoftmaxWithLoss: cross-entropy of the raw scores, backward ``(y - t) / batch``."""
-    scores_as_probabilities = losses.cross_entropy()
+    """Note 001's SoftmaxWithLoss: cross-entropy of the raw scores, backward ``(y - t) / batch``.
+
+    The forward is cross-entropy's bare math (its kernel): funcnet's checked
+    ``cross_entropy`` would refuse scores outside [0, 1] before any gradient is taken.
+    """
+    scores_as_probabilities = losses.cross_entropy().kernel.forward
 
     def backward(cache):
         return (cache.pred - cache.target) / cache.batch
 
-    return losses.Loss(scores_as_probabilities.forward, backward)
+    return losses.Loss(scores_as_probabilities, backward)
 
 
 # --- catching them -------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 Every layer is ``Layer(init, forward, backward)``; every gradient is
 hand-written and checked against ``jax.grad`` of the same forward code.
+``funcnet.xp(x)`` is the array module of ``x`` (numpy, or ``jax.numpy`` under
+``jax.grad`` and ``jax.jit``): a layer's math goes through it.
 ``import funcnet`` loads numpy and dm-tree only: jax is imported lazily by
 ``funcnet.check`` and the jit path, matplotlib only by ``funcnet.plot``.
 """
@@ -16,10 +18,11 @@ from funcnet import optim as optim
 from funcnet import random as random
 from funcnet import train as train
 from funcnet import tree as tree
+from funcnet._xp import namespace as xp
 
 __version__ = "0.1.0"
 
 __all__ = [
     "data", "errors", "init", "io", "layers", "losses", "optim", "random", "train", "tree",
-    "__version__",
+    "xp", "__version__",
 ]

@@ -27,9 +27,11 @@ def test_ci_runs_the_readme_test_command_verbatim():
     assert tests_command in ci, f"{tests_command!r} is not a line of .ci/run"
 
 
-def test_the_readme_example_runs(jax):
-    (example,) = _blocks("python")
-    exec(compile(example, "README.md", "exec"), {})
+def test_the_readme_examples_run(jax):
+    examples = _blocks("python")
+    assert len(examples) >= 2, "the short example and 'Write your own layer'"
+    for example in examples:
+        exec(compile(example, "README.md", "exec"), {})
 
 
 def test_every_figure_the_readme_shows_is_committed():

@@ -203,9 +203,8 @@ def test_same_numbers_in_another_process():
 
 
 def test_no_draw_leaves_anything_for_the_next():
-    # every draw sets this thread's one bit generator to its key's full state; a thread
-    # that has drawn nothing yet makes a fresh one: both give the same numbers, in any
-    # order, after partial buffers (32-bit draws, odd lengths) and other keys
+    # each draw in a thread of its own, and all in one thread in a shuffled order: the same
+    # numbers, after partial buffers (32-bit draws, odd lengths) and other keys
     import threading
 
     keys = [random.key(s) for s in (0, 1, 2**40)]
@@ -218,13 +217,13 @@ def test_no_draw_leaves_anything_for_the_next():
         return {**SAMPLERS, **extra}[name](k)
 
     fresh = {}
-    for name, k in calls:  # each in a new thread: a newly made generator
+    for name, k in calls:  # each in a new thread
         worker = threading.Thread(target=lambda n=name, k=k: fresh.__setitem__(
             (n, k.tobytes()), draw(n, k)))
         worker.start()
         worker.join()
     order = np.random.default_rng(0).permutation(len(calls))
-    for i in order:  # one reused generator, in a shuffled order
+    for i in order:  # one thread, in a shuffled order
         name, k = calls[i]
         assert _same(draw(name, k), fresh[name, k.tobytes()]), name
 

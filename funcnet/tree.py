@@ -5,6 +5,10 @@ arrays (or numbers) at the leaves. dm-tree flattens dicts in *sorted* key
 order, treats ``None`` as a leaf, and treats ``()`` as a tree with no leaves,
 which is why a layer without parameters has ``params == ()``.
 
+``map`` and ``unflatten_as`` walk dicts, tuples, lists and NamedTuples
+themselves (``map`` checking in the same pass that its trees agree) and leave
+any other container dm-tree knows to dm-tree.
+
 Paths name a leaf by the keys, indices and NamedTuple fields that lead to
 it; ``path_str`` renders them the way Python would index the tree, e.g.
 ``[1]['W']`` or ``.mu['W']``.
@@ -19,7 +23,7 @@ it; ``path_str`` renders them the way Python would index the tree, e.g.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +39,7 @@ __all__ = [
     "TreeDef",
     "treedef",
     "flatten_with_paths",
+    "leaf_path",
     "path_str",
     "same_structure",
     "assert_same_structure",
@@ -55,6 +60,7 @@ __all__ = [
 
 Tree = Any
 Path = tuple
+_CONTAINERS = (dict, tuple, list)
 
 
 def _is_named(node: Any) -> bool:
@@ -62,19 +68,65 @@ def _is_named(node: Any) -> bool:
     return isinstance(node, tuple) and hasattr(type(node), "_fields")
 
 
-def map(f: Callable[..., Any], *trees: Tree) -> Tree:  # noqa: A001 - tree.map reads as intended
+def map(f: Callable[..., Any], *trees: Tree, who: str = "tree.map",  # noqa: A001
+        names: Sequence[str] | None = None) -> Tree:
     """Apply ``f`` leafwise over one or more trees of the same structure.
+
+    One walk checks the trees' structure and builds the result, which has the
+    first tree's structure (its dict key order included). ``f`` sees the leaves
+    in ``leaves`` order.
 
     >>> map(lambda a, b: a + b, {"x": 1, "y": (2, 3)}, {"x": 10, "y": (20, 30)})
     {'x': 11, 'y': (22, 33)}
+
+    Raises:
+        StructureError: a tree does not have the first one's structure. The message
+            names the path as ``assert_same_structure`` words it, with ``who`` and
+            ``names`` (one per tree, ``trees[i]`` by default).
     """
-    first = trees[0]
-    if len(trees) == 1:
-        return unflatten_as(first, [f(leaf) for leaf in _dm.flatten(first)])
-    for other in trees[1:]:
-        _dm.assert_same_structure(first, other, check_types=True)
-    return unflatten_as(first, [f(*xs) for xs in zip(*(_dm.flatten(t) for t in trees),
-                                                     strict=True)])
+    return _map(f, (trees, who, names), trees[0], trees[1:])
+
+
+def _map(f: Callable[..., Any], context: tuple, node: Any, others: Sequence[Any]) -> Any:
+    """``map`` from ``node`` down, ``others`` holding the other trees' nodes at the same
+    place; ``context`` is ``(trees, who, names)``, to word a mismatch."""
+    kind = type(node)
+    if kind is dict:
+        for o in others:
+            if type(o) is not dict or o.keys() != node.keys():
+                _mismatch(*context)
+        keys = list(node)
+        order = sorted(keys)
+        built = {}
+        for k in order:  # loops, not comprehensions: in Python 3.11 each is a call of its own
+            built[k] = _map(f, context, node[k], [o[k] for o in others])
+        return built if keys == order else {k: built[k] for k in keys}
+    if kind is tuple or kind is list or isinstance(node, tuple) and hasattr(kind, "_fields"):
+        for o in others:
+            if type(o) is not kind or len(o) != len(node):
+                _mismatch(*context)
+        children = []
+        for nodes in zip(node, *others, strict=True):
+            children.append(_map(f, context, nodes[0], nodes[1:]))
+        return kind(children) if kind is tuple or kind is list else kind(*children)
+    if kind is not np.ndarray and _dm.is_nested(node):  # another container dm-tree knows
+        for o in others:
+            if not same_structure(node, o):
+                _mismatch(*context)
+        return _dm.map_structure(f, node, *others)
+    for o in others:
+        if isinstance(o, _CONTAINERS):
+            _mismatch(*context)
+    return f(node, *others)
+
+
+def _mismatch(trees: Sequence[Tree], who: str, names: Sequence[str] | None) -> None:
+    """Raise the ``StructureError`` that names where a tree differs from the first; return
+    only if dm-tree sees no difference (two NamedTuple classes of one name and fields)."""
+    labels = names or [f"trees[{i}]" for i in range(len(trees))]
+    for other, label in zip(trees[1:], labels[1:], strict=True):
+        assert_same_structure(trees[0], other, who=who, expected_name=labels[0],
+                              actual_name=label)
 
 
 def leaves(tree: Tree) -> list:
@@ -87,35 +139,23 @@ def structure(tree: Tree) -> Tree:
     return map(lambda _: None, tree)
 
 
-class _Unusual(Exception):
-    """A container type the fast rebuild does not know; dm-tree's own rebuild takes over."""
-
-
-def _rebuild(node: Any, flat: Any) -> Any:
-    """``node``'s structure with its leaves taken in order from the iterator ``flat``.
-
-    The same result as dm-tree's ``unflatten_as`` for dicts (values filled in
-    sorted key order, the dict's own key order kept), tuples, lists and
-    NamedTuples, in a fraction of its time: optimizers rebuild trees every step.
-    """
+def _rebuild(node: Any, flat: Iterator[Any]) -> Any:
+    """``node``'s structure holding the next leaves of ``flat``, taken in ``leaves`` order."""
     kind = type(node)
-    if kind is np.ndarray:
-        return next(flat)
     if kind is dict:
         keys = list(node)
         order = sorted(keys)
-        if keys == order:
-            return {k: _rebuild(node[k], flat) for k in keys}
-        built = {k: _rebuild(node[k], flat) for k in order}
-        return {k: built[k] for k in keys}
-    if kind is tuple:
-        return tuple([_rebuild(child, flat) for child in node]) if node else ()
-    if kind is list:
-        return [_rebuild(child, flat) for child in node]
-    if _is_named(node):
-        return kind(*[_rebuild(child, flat) for child in node])
-    if _dm.is_nested(node):
-        raise _Unusual
+        built = {}
+        for k in order:
+            built[k] = _rebuild(node[k], flat)
+        return built if keys == order else {k: built[k] for k in keys}
+    if kind is tuple or kind is list or isinstance(node, tuple) and hasattr(kind, "_fields"):
+        children = []
+        for child in node:
+            children.append(_rebuild(child, flat))
+        return kind(children) if kind is tuple or kind is list else kind(*children)
+    if kind is not np.ndarray and _dm.is_nested(node):  # another container dm-tree knows
+        return _dm.unflatten_as(node, [next(flat) for _ in _dm.flatten(node)])
     return next(flat)
 
 
@@ -126,13 +166,13 @@ def unflatten_as(tree: Tree, flat: Sequence[Any]) -> Tree:
     {'b': 3, 'W': (1, 2)}
     """
     flat = list(flat)
-    leaves_iter = iter(flat)
+    rest = iter(flat)
     try:
-        rebuilt = _rebuild(tree, leaves_iter)
-    except (_Unusual, StopIteration):
-        return _dm.unflatten_as(tree, flat)  # unusual containers, or a count mismatch to report
-    if next(leaves_iter, leaves_iter) is not leaves_iter:
-        return _dm.unflatten_as(tree, flat)  # too many leaves: dm-tree words the error
+        rebuilt = _rebuild(tree, rest)
+    except StopIteration:  # too few leaves: dm-tree words the error
+        return _dm.unflatten_as(tree, flat)
+    if next(rest, rest) is not rest:  # too many leaves: likewise
+        return _dm.unflatten_as(tree, flat)
     return rebuilt
 
 
@@ -294,6 +334,16 @@ def flatten_with_paths(tree: Tree) -> list[tuple[Path, Any]]:
     return [(_marked(tree, path), leaf) for path, leaf in _dm.flatten_with_path(tree)]
 
 
+def leaf_path(tree: Tree, i: int, root: str = "") -> str:
+    """The path of ``tree``'s ``i``-th leaf (in ``leaves`` order), rendered by ``path_str``:
+    what an error message names, found only once there is an error to word.
+
+    >>> leaf_path(({"W": 1, "b": 2}, ()), 1, "params")
+    "params[0]['b']"
+    """
+    return path_str(flatten_with_paths(tree)[i][0], root)
+
+
 def path_str(path: Path, root: str = "") -> str:
     """Render a path as Python indexing: ``(1, 'W')`` -> ``[1]['W']``, a ``Field`` as ``.f``.
 
@@ -385,18 +435,16 @@ def assert_same_shapes(
     assert_same_structure(
         expected, actual, who=who, expected_name=expected_name, actual_name=actual_name
     )
-    for (path, e), a in zip(flatten_with_paths(expected), leaves(actual), strict=True):
+    for i, (e, a) in enumerate(zip(leaves(expected), leaves(actual), strict=True)):
         e_shape, a_shape = np.shape(e), np.shape(a)
         if e_shape != a_shape:
-            raise ShapeError(
-                f"{who}: {actual_name} at {path_str(path, expected_name)} has shape "
-                f"{a_shape}, expected {e_shape}"
-            )
-        if check_dtype and np.result_type(e) != np.result_type(a):
-            raise ShapeError(
-                f"{who}: {actual_name} at {path_str(path, expected_name)} has dtype "
-                f"{np.result_type(a)}, expected {np.result_type(e)}"
-            )
+            what = f"shape {a_shape}, expected {e_shape}"
+        elif check_dtype and np.result_type(e) != np.result_type(a):
+            what = f"dtype {np.result_type(a)}, expected {np.result_type(e)}"
+        else:
+            continue
+        raise ShapeError(f"{who}: {actual_name} at {leaf_path(expected, i, expected_name)} "
+                         f"has {what}")
 
 
 def _freeze_leaf(leaf: Any, copy: bool) -> Any:

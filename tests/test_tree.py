@@ -277,7 +277,7 @@ def test_all_finite_and_first_nonfinite():
     assert tree.first_nonfinite(float("nan")) == ()
 
 
-# --- treedef: a structure compiled once, for the optimizer's hot path ------------------
+# --- map and unflatten_as walk trees themselves: they must agree with dm-tree -----------
 
 
 class Triple(NamedTuple):
@@ -316,6 +316,67 @@ def _same_tree(a, b):
     if isinstance(a, tuple | list):
         return len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b, strict=True))
     return a is b
+
+
+@given(data=st.data())
+def test_map_and_unflatten_as_agree_with_dm_tree(data):
+    import tree as dm
+
+    t = _random_tree(lambda lo, hi: data.draw(st.integers(lo, hi)))
+    fresh = [np.array(i, dtype=float) for i in range(len(tree.leaves(t)))]
+    assert _same_tree(tree.unflatten_as(t, fresh), dm.unflatten_as(t, fresh))
+    seen = []
+    mapped = tree.map(lambda a: seen.append(a) or a + 1.0, t)
+    assert all(x is y for x, y in zip(seen, tree.leaves(t), strict=True))  # leaves order
+    expected = dm.map_structure(lambda a: a, mapped)
+    assert _same_tree(mapped, expected)
+    assert all(np.array_equal(x, y + 1.0) for x, y in zip(tree.leaves(mapped), tree.leaves(t),
+                                                          strict=True))
+    # another tree of the same structure (other leaves, another dict insertion order) maps
+    other = dm.unflatten_as(t, fresh)
+    tree.map(lambda a, b: a, t, other)
+
+
+@pytest.mark.parametrize("changed", [
+    {"W": np.ones(2)},                                        # a key missing
+    {"W": np.ones(2), "b": np.ones(1), "c": np.ones(1)},      # a key more
+    {"W": np.ones(2), "c": np.ones(1)},                       # a key renamed
+    {"W": np.ones(2), "b": (np.ones(1),)},                    # a container for a leaf
+    {"W": np.ones(2), "b": [np.ones(1)]},
+    [np.ones(2), np.ones(1)],                                 # a list for a dict
+])
+def test_map_checks_the_structure_of_every_tree(changed):
+    template = ({"W": np.zeros(2), "b": np.zeros(1)}, (), [np.zeros(3)])
+    with pytest.raises(StructureError, match=r"^opt: grads do not match the structure of "
+                                             r"params at params\[0\]"):
+        tree.map(lambda *xs: xs[0], template, template, (changed, (), [np.zeros(3)]),
+                 who="opt", names=["params", "state", "grads"])
+    for other in [({"W": np.ones(2), "b": np.ones(1)}, (), (np.zeros(3),)),   # a tuple, a list
+                  ({"W": np.ones(2), "b": np.ones(1)}, ())]:                  # shorter
+        with pytest.raises(StructureError, match=r"^tree\.map: trees\[1\] do not match"):
+            tree.map(lambda a, b: a, template, other)
+
+
+def test_map_tells_namedtuples_apart():
+    with pytest.raises(StructureError, match=r"expected a Pair of length 2, got a tuple"):
+        tree.map(lambda a, b: a, Pair(np.zeros(1), np.zeros(1)), (np.zeros(1), np.zeros(1)))
+    rebuilt = tree.map(lambda a: a + 1, Pair(np.zeros(1), np.zeros(1)))
+    assert type(rebuilt) is Pair and rebuilt.first[0] == 1.0
+
+
+def test_map_and_unflatten_as_hand_other_containers_to_dm_tree():
+    from collections import OrderedDict
+
+    t = {"a": OrderedDict(z=np.ones(1), y=np.zeros(1)), "b": (np.full(2, 2.0),)}
+    doubled = tree.map(lambda x: 2 * x, t)
+    assert type(doubled["a"]) is OrderedDict and list(doubled["a"]) == ["z", "y"]
+    assert doubled["a"]["z"][0] == 2.0 and doubled["a"]["y"][0] == 0.0
+    back = tree.unflatten_as(t, tree.leaves(doubled))
+    assert type(back["a"]) is OrderedDict and back["b"][0][0] == 4.0
+    with pytest.raises(ValueError):
+        tree.unflatten_as(t, tree.leaves(doubled)[:-1])
+    with pytest.raises(ValueError):
+        tree.unflatten_as(t, [*tree.leaves(doubled), 1.0])
 
 
 @given(data=st.data())

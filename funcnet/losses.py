@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from funcnet._kernel import unchecked
 from funcnet._xp import LOG_GUARD, exp_limit, namespace, sigmoid_fn
 from funcnet.errors import (
     ArgumentError,
@@ -104,12 +105,10 @@ class Loss(NamedTuple):
 def math_of(loss: Loss) -> tuple[Callable, Callable]:
     """The unchecked ``(forward, backward)`` of a loss: its kernel's while its own functions
     are the checked entries built from that kernel, else its own (as ``layers.math_of``)."""
-    kernel = loss.kernel
-    if kernel is None or not kernel.entries:
-        return loss.forward, loss.backward
-    forward, backward = kernel.entries
-    return (kernel.forward if loss.forward is forward else loss.forward,
-            kernel.backward if loss.backward is backward else loss.backward)
+    public, kernel = (loss.forward, loss.backward), loss.kernel
+    if kernel is None:
+        return public
+    return unchecked(public, (kernel.forward, kernel.backward), kernel.entries)
 
 
 class DiffCache(NamedTuple):

@@ -49,6 +49,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from funcnet._kernel import unchecked
 from funcnet.errors import (
     ArgumentError,
     ArrayTypeError,
@@ -126,12 +127,10 @@ def math_of(layer: Layer) -> tuple[Callable, Callable]:
     Each comes from the kernel only while the layer's own function is the checked
     entry built from it, so a replaced ``forward`` or ``backward`` is what runs.
     """
-    kernel = layer.kernel
-    if kernel is None or not kernel.entries:
-        return layer.forward, layer.backward
-    forward, backward = kernel.entries
-    return (kernel.forward if layer.forward is forward else layer.forward,
-            kernel.backward if layer.backward is backward else layer.backward)
+    public, kernel = (layer.forward, layer.backward), layer.kernel
+    if kernel is None:
+        return public
+    return unchecked(public, (kernel.forward, kernel.backward), kernel.entries)
 
 
 def check_extras(name: str, takes: frozenset[str], extras: dict) -> None:

@@ -13,7 +13,9 @@ jax arrays and compiled once. ``jax.grad`` is never called.
   runner=jit.epoch_runner)`` runs it, so history, validation, snapshots,
   checkpoints and resume behave exactly as on the numpy path, and a NaN or inf
   is reported as the numpy path reports it (the epoch is replayed there). The
-  compiled epoch is kept for the same net, loss, optimizer and batching (the 32
+  training accuracy of a classification loss is measured inside the scan from
+  each step's own predictions, as the numpy path measures it. The compiled
+  epoch is kept for the same net, loss, optimizer and batching (the 32
   most recent), so a second ``fit`` does not compile again.
 - It runs on whatever device jax uses by default (the CPU, or a GPU where one
   is present) without code changes.
@@ -51,8 +53,11 @@ from funcnet.train import (
     Config,
     EpochResult,
     TrainState,
+    accuracy_threshold,
+    batch_accuracy,
     epoch_keys,
     finish_epoch,
+    forward_backward_fn,
     gradient_fn,
     replay_failed_epoch,
 )
@@ -127,29 +132,36 @@ def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
 
 @functools.lru_cache(maxsize=32)
 def _compiled_epoch(net: Any, loss: Any, optimizer: Any, full: int, size: int,
-                    rest: int) -> Callable[..., tuple]:
+                    rest: int, threshold: float | None) -> Callable[..., tuple]:
     """The jitted epoch for this model and batching, built once: a second ``fit`` of the
     same net, loss and optimizer reuses jax's compiled program instead of compiling anew
-    (layers, losses and optimizers are tuples of functions, equal only to themselves)."""
+    (layers, losses and optimizers are tuples of functions, equal only to themselves).
+
+    ``threshold``: as ``train.accuracy_threshold``; with one, each step's
+    ``train.batch_accuracy`` comes back beside its loss.
+    """
     jax, jnp = _jax()
-    grad_fn = gradient_fn(net, loss, checked=False)
+    pass_fn = forward_backward_fn(net, loss, checked=False)
 
     def body(carry, batch):
         params, opt_state, model_state = carry
-        value, grads, model_state = grad_fn(params, *batch, None, model_state)
+        x, y = batch
+        value, grads, model_state, pred = pass_fn(params, x, y, None, model_state)
+        right = None if threshold is None else batch_accuracy(pred, y, threshold)
         params, opt_state = optimizer.update(grads, opt_state, params)
-        return (params, opt_state, model_state), value
+        return (params, opt_state, model_state), (value, right)
 
     @jax.jit
     def epoch(params, opt_state, model_state, x, y, order):
         chosen = order[: full * size].reshape(full, size)
-        carry, losses = jax.lax.scan(body, (params, opt_state, model_state),
-                                     (x[chosen], y[chosen]))
+        carry, measured = jax.lax.scan(body, (params, opt_state, model_state),
+                                       (x[chosen], y[chosen]))
         if rest:
             tail = order[full * size:]
             carry, last = body(carry, (x[tail], y[tail]))
-            losses = jnp.concatenate([losses, last[None]])
-        return carry, losses
+            measured = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b[None]]),
+                                              measured, last)
+        return carry, measured
 
     return epoch
 
@@ -162,12 +174,13 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
     n, size = len(config.x), config.batch_size
     full = n // size
     rest = 0 if config.drop_last else n - full * size
+    threshold = accuracy_threshold(loss, config.y)
     try:
         hash((net, loss, optimizer))
     except TypeError:  # a part that cannot be a cache key: compiled for this fit alone
-        epoch = _compiled_epoch.__wrapped__(net, loss, optimizer, full, size, rest)
+        epoch = _compiled_epoch.__wrapped__(net, loss, optimizer, full, size, rest, threshold)
     else:
-        epoch = _compiled_epoch(net, loss, optimizer, full, size, rest)
+        epoch = _compiled_epoch(net, loss, optimizer, full, size, rest, threshold)
 
     with _x64():
         x_dev, y_dev = jnp.asarray(config.x), jnp.asarray(config.y)
@@ -176,13 +189,14 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
         next_key, k_order, _ = epoch_keys(state.key)
         order = random.permutation(k_order, n) if config.shuffle else np.arange(n)
         with _x64():  # numpy state goes in as it is: jit moves it faster than to_device
-            (params, opt_state, model_state), losses = epoch(
+            (params, opt_state, model_state), (losses, right) = epoch(
                 state.params, state.opt_state, state.model_state, x_dev, y_dev, order)
             losses = np.asarray(losses, dtype=np.float64)
         if not np.all(np.isfinite(losses)):
             raise replay_failed_epoch(config, state)
+        accuracies = () if right is None else list(np.asarray(right, dtype=np.float64))
         return finish_epoch(config, state, EpochResult(
             to_numpy(params), to_numpy(opt_state), to_numpy(model_state),
-            state.step + len(losses), list(losses), next_key))
+            state.step + len(losses), list(losses), next_key, accuracies))
 
     return run

@@ -65,6 +65,7 @@ __all__ = [
     "minibatches",
     "init_state",
     "gradient_fn",
+    "forward_backward_fn",
     "value_and_grad",
     "train_step",
     "check_config",
@@ -77,13 +78,18 @@ __all__ = [
     "evaluate",
     "predict",
     "accuracy",
+    "accuracy_threshold",
+    "batch_accuracy",
 ]
 
 
 class History(NamedTuple):
     """What a run recorded, epoch by epoch (all plain numbers and arrays).
 
-    ``loss`` is the mean of the epoch's minibatch losses. ``val_loss`` and
+    ``loss`` is the mean of the epoch's minibatch losses. ``accuracy`` is, for a
+    classification loss, the mean of the minibatches' accuracies, each measured
+    on the predictions the training step made (in train mode, before that
+    step's update), as keras reports it; ``()`` for regression. ``val_loss`` and
     ``val_accuracy`` are filled when validation data is given. Every
     ``interval`` epochs (epoch index divisible by it, counting from 0) the
     predictions on the snapshot inputs are kept in ``snapshots``, with the
@@ -91,6 +97,7 @@ class History(NamedTuple):
     """
 
     loss: tuple = ()
+    accuracy: tuple = ()
     val_loss: tuple = ()
     val_accuracy: tuple = ()
     snapshot_epochs: tuple = ()
@@ -130,13 +137,18 @@ class Config(NamedTuple):
 
 
 class StepResult(NamedTuple):
-    """The outcome of one optimizer step."""
+    """The outcome of one optimizer step.
+
+    ``accuracy``: the fraction of the minibatch the step's own forward pass
+    classified right, for a classification loss (else None).
+    """
 
     params: Any
     opt_state: Any
     model_state: Any
     loss: float
     grads: Any
+    accuracy: float | None = None
 
 
 class Evaluation(NamedTuple):
@@ -240,20 +252,34 @@ def gradient_fn(net: Layer, loss: Loss, *, checked: bool = True
     kernels alone, for a caller that has checked its configuration once
     (``run_epoch``, the jit path).
     """
+    pass_fn = forward_backward_fn(net, loss, checked=checked)
+
+    def grad_fn(params, x, y, key, model_state):
+        value, grads, model_state, _ = pass_fn(params, x, y, key, model_state)
+        return value, grads, model_state
+
+    return grad_fn
+
+
+def forward_backward_fn(net: Layer, loss: Loss, *, checked: bool = True
+                        ) -> Callable[..., tuple[Any, Any, Any, Any]]:
+    """``pass_fn(params, x, y, key, model_state) -> (value, grads, model_state, pred)``:
+    ``gradient_fn``'s function, also returning the predictions of its forward pass (in
+    train mode), from which a step measures its accuracy without a second pass."""
     takes = net.takes
     forward, backward = (net.forward, net.backward) if checked else math_of(net)
     loss_forward, loss_backward = (loss.forward, loss.backward) if checked else loss_math_of(loss)
     skip_dx = net.skips_dx  # the data needs no gradient: skip the first layer's dx product
 
-    def grad_fn(params, x, y, key, model_state):
+    def pass_fn(params, x, y, key, model_state):
         pred, cache = _apply(forward, takes, params, x, train=True, key=key,
                              model_state=model_state)
         value, loss_cache = loss_forward(pred, y)
         dpred = loss_backward(loss_cache)
         _, grads = backward(cache, dpred, need_dx=False) if skip_dx else backward(cache, dpred)
-        return value, grads, (cache.state if "state" in takes else model_state)
+        return value, grads, (cache.state if "state" in takes else model_state), pred
 
-    return grad_fn
+    return pass_fn
 
 
 def value_and_grad(net: Layer, loss: Loss, params: Any, x: Any, y: Any, *, key: Any = None,
@@ -297,20 +323,22 @@ def _all_finite(value: Any, grads: Any) -> bool:
 
 
 def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer, *, checked: bool,
-             check_finite: bool | None = None) -> Callable[..., StepResult]:
+             check_finite: bool | None = None, threshold: float | None = None
+             ) -> Callable[..., StepResult]:
     """``step(params, opt_state, x, y, key, model_state, where) -> StepResult``.
 
     ``checked``: through the public forward and backward (else the kernels).
     ``check_finite`` (default: as ``checked``): a NaN or inf in the loss or in
     any gradient raises ``NonFiniteError`` naming ``where`` (text, or
     ``(epoch, step, batch)``) and the parameter path, before the update.
+    ``threshold``: as ``accuracy_threshold``; None measures no accuracy.
     """
     check_finite = checked if check_finite is None else check_finite
-    grad_fn, update = gradient_fn(net, loss, checked=checked), optimizer.update
+    pass_fn, update = forward_backward_fn(net, loss, checked=checked), optimizer.update
 
     def step(params, opt_state, x, y, key, model_state, where):
         try:
-            value, grads, model_state = grad_fn(params, x, y, key, model_state)
+            value, grads, model_state, pred = pass_fn(params, x, y, key, model_state)
         except FloatingPointError as e:  # numpy set to raise (np.seterr): the same story
             if isinstance(e, NonFiniteError):
                 raise
@@ -319,8 +347,10 @@ def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer, *, checked: bool,
                                  f"check the data") from e
         if check_finite and not _all_finite(value, grads):
             raise NonFiniteError(_nonfinite_report("train_step", where, value, grads, params))
+        right = None if threshold is None else batch_accuracy(pred, y, threshold)
         params, opt_state = update(grads, opt_state, params)
-        return StepResult(params, opt_state, model_state, float(value), grads)
+        return StepResult(params, opt_state, model_state, float(value), grads,
+                          None if right is None else float(right))
 
     return step
 
@@ -332,9 +362,10 @@ def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_st
 
     With ``check`` (the default) a NaN or inf in the loss or in any gradient
     raises ``NonFiniteError`` naming ``where`` and the parameter path, before
-    the update.
+    the update. ``accuracy`` in the result is measured for a classification loss.
     """
-    step = _step_fn(net, loss, optimizer, checked=True, check_finite=check)
+    step = _step_fn(net, loss, optimizer, checked=True, check_finite=check,
+                    threshold=accuracy_threshold(loss, y))
     # as text: a tuple is how an epoch passes (epoch, step, batch), not a caller's words
     return step(params, opt_state, x, y, key, model_state, str(where))
 
@@ -374,6 +405,44 @@ def predict(net: Layer, params: Any, x: Any, *, loss: Loss | None = None,
     return out
 
 
+def _accuracy_rule(pred: Any, target: Any) -> tuple[str | None, str]:
+    """How ``pred`` is read against ``target``, from their shapes alone: ``(rule, "")``
+    with rule ``"one-hot"``, ``"labels"`` or ``"threshold"``, or ``(None, why)`` when
+    none fits."""
+    if pred.ndim == 0 or target.ndim == 0 or pred.shape[0] != target.shape[0]:
+        return None, (f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must hold "
+                      f"the same number of samples along axis 0")
+    if pred.ndim == 2 and pred.shape[1] > 1:
+        if tuple(target.shape) == tuple(pred.shape):
+            return "one-hot", ""
+        if target.ndim == 1 and np.dtype(target.dtype).kind in "iu":
+            return "labels", ""
+        return None, (f"for pred of shape {tuple(pred.shape)} expected integer labels "
+                      f"({pred.shape[0]},) or one-hot rows {tuple(pred.shape)}, got target of "
+                      f"shape {tuple(target.shape)} and dtype {target.dtype}")
+    if pred.size != pred.shape[0] or target.size != target.shape[0]:
+        return None, (f"expected one output per sample, got pred {tuple(pred.shape)} and "
+                      f"target {tuple(target.shape)}")
+    return "threshold", ""
+
+
+def batch_accuracy(pred: Any, target: Any, threshold: float) -> Any:
+    """``accuracy``'s fraction as a 0-d array of ``pred``'s namespace (numpy, or jax under
+    ``jax.jit``); None when the shapes fit none of its rules (decided from shapes alone).
+
+    The count of right answers over the count of samples: the same float64 on both
+    (jax averages booleans in float32)."""
+    rule, _ = _accuracy_rule(pred, target)
+    if rule is None:
+        return None
+    if rule == "threshold":
+        right = (pred.reshape(-1) > threshold) == (target.reshape(-1) > 0.5)
+    else:
+        labels = target.argmax(axis=1) if rule == "one-hot" else target
+        right = pred.argmax(axis=1) == labels
+    return right.sum() / right.shape[0]
+
+
 def accuracy(pred: Any, target: Any, *, threshold: float = 0.5) -> float:
     """Fraction of samples classified right.
 
@@ -382,28 +451,23 @@ def accuracy(pred: Any, target: Any, *, threshold: float = 0.5) -> float:
     in {0, 1} (use threshold 0 for logits).
     """
     pred, target = np.asarray(pred), np.asarray(target)
-    if pred.ndim == 0 or target.ndim == 0 or pred.shape[0] != target.shape[0]:
-        raise ShapeError(f"accuracy: pred {pred.shape} and target {target.shape} must hold "
-                         f"the same number of samples along axis 0")
-    if pred.ndim == 2 and pred.shape[1] > 1:
-        if target.shape == pred.shape:
-            labels = target.argmax(axis=1)
-        elif target.ndim == 1 and target.dtype.kind in "iu":
-            labels = target
-        else:
-            raise ShapeError(f"accuracy: for pred of shape {pred.shape} expected integer "
-                             f"labels ({pred.shape[0]},) or one-hot rows {pred.shape}, got "
-                             f"target of shape {target.shape} and dtype {target.dtype}")
-        return float(np.mean(pred.argmax(axis=1) == labels))
-    if pred.size != pred.shape[0] or target.size != target.shape[0]:
-        raise ShapeError(f"accuracy: expected one output per sample, got pred {pred.shape} "
-                         f"and target {target.shape}")
-    return float(np.mean((pred.ravel() > threshold) == (target.ravel() > 0.5)))
+    rule, why = _accuracy_rule(pred, target)
+    if rule is None:
+        raise ShapeError(f"accuracy: {why}")
+    return float(batch_accuracy(pred, target, threshold))
 
 
 def _is_classification(loss: Loss, y: Any) -> bool:
     return ((isinstance(loss, Loss) and loss.classification is True)
             or np.asarray(y).dtype.kind in "iu")
+
+
+def accuracy_threshold(loss: Loss, y: Any) -> float | None:
+    """The threshold ``accuracy`` uses for this loss's one-output predictions (0 on logits,
+    else 0.5), or None when the loss and targets ``y`` are not a classification."""
+    if not _is_classification(loss, y):
+        return None
+    return 0.0 if _on_logits(loss) == "sigmoid" else 0.5
 
 
 def evaluate(net: Layer, loss: Loss, params: Any, x: Any, y: Any, *, model_state: Any = (),
@@ -412,9 +476,8 @@ def evaluate(net: Layer, loss: Loss, params: Any, x: Any, y: Any, *, model_state
     _check_data("evaluate", x, y)
     pred = predict(net, params, x, model_state=model_state, batch_size=batch_size)
     value, _ = loss.forward(pred, y)
-    acc = None
-    if _is_classification(loss, y):
-        acc = accuracy(pred, y, threshold=0.0 if _on_logits(loss) == "sigmoid" else 0.5)
+    threshold = accuracy_threshold(loss, y)
+    acc = None if threshold is None else accuracy(pred, y, threshold=threshold)
     return Evaluation(float(value), acc)
 
 
@@ -460,7 +523,11 @@ def epoch_keys(key: Any) -> tuple[Any, Any, Any]:
 
 
 class EpochResult(NamedTuple):
-    """What an epoch's steps produced, before the history records it."""
+    """What an epoch's steps produced, before the history records it.
+
+    ``accuracies``: each step's ``batch_accuracy`` for a classification loss
+    (``accuracy_threshold`` not None), else empty.
+    """
 
     params: Any
     opt_state: Any
@@ -468,6 +535,7 @@ class EpochResult(NamedTuple):
     step: int
     losses: Sequence[float]
     next_key: Any
+    accuracies: Sequence[float] = ()
 
 
 def _epoch_steps(config: Config, state: TrainState, *, checked: bool) -> EpochResult | None:
@@ -480,16 +548,19 @@ def _epoch_steps(config: Config, state: TrainState, *, checked: bool) -> EpochRe
                   else (None,) * len(batches))
     params, opt_state, model_state, step = (state.params, state.opt_state, state.model_state,
                                             state.step)
-    step_fn = _step_fn(net, loss, optimizer, checked=checked)
-    losses = []
+    step_fn = _step_fn(net, loss, optimizer, checked=checked,
+                       threshold=accuracy_threshold(loss, config.y))
+    losses, accuracies = [], []
     for i, ((xb, yb), k) in enumerate(zip(batches, layer_keys, strict=True)):
         result = step_fn(params, opt_state, xb, yb, k, model_state, (state.epoch, step, i))
         if not math.isfinite(result.loss):
             return None
         params, opt_state, model_state = result.params, result.opt_state, result.model_state
         losses.append(result.loss)
+        if result.accuracy is not None:
+            accuracies.append(result.accuracy)
         step += 1
-    return EpochResult(params, opt_state, model_state, step, losses, next_key)
+    return EpochResult(params, opt_state, model_state, step, losses, next_key, accuracies)
 
 
 def replay_failed_epoch(config: Config, state: TrainState) -> NonFiniteError:
@@ -545,6 +616,9 @@ def finish_epoch(config: Config, state: TrainState, done: EpochResult) -> TrainS
     params, model_state = done.params, done.model_state
     history = state.history
     history = history._replace(loss=(*history.loss, float(np.mean(done.losses))))
+    if len(done.accuracies):
+        history = history._replace(
+            accuracy=(*history.accuracy, float(np.mean(done.accuracies))))
     if config.validation is not None:
         xv, yv = config.validation
         ev = evaluate(net, loss, params, xv, yv, model_state=model_state)
@@ -578,7 +652,14 @@ def _restore(loaded: Any, template: TrainState, path: str) -> TrainState:
         except (ShapeError, ValueError) as e:
             raise CheckpointError(f"{e} (a checkpoint of another model?)") from None
         fields[name] = tree.unflatten_as(getattr(template, name), tree.leaves(fields[name]))
-    fields["history"] = History(*fields["history"])
+    saved = fields["history"]
+    names = getattr(saved, "_fields", None)
+    if names != History._fields:
+        raise CheckpointError(f"{who}: expected a history with the fields "
+                              f"{list(History._fields)}, got "
+                              f"{list(names) if names is not None else describe(saved)} "
+                              f"(a checkpoint written by another funcnet version?)")
+    fields["history"] = History(*saved)
     fields["epoch"], fields["step"] = int(fields["epoch"]), int(fields["step"])
     return TrainState(**fields)
 
@@ -656,6 +737,8 @@ def _metrics(state: TrainState) -> dict:
     """What observers and the progress bar see of an epoch (its history holds it alone)."""
     history = state.history
     metrics = {"epoch": state.epoch, "loss": history.loss[-1]}
+    if history.accuracy:
+        metrics["accuracy"] = history.accuracy[-1]
     if history.val_loss:
         metrics["val_loss"] = history.val_loss[-1]
     if history.val_accuracy:

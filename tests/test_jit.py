@@ -27,6 +27,15 @@ def _classifier(dtype=np.float64):
     return net, losses.softmax_cross_entropy(), params, (x, y)
 
 
+def _binary():
+    """Odd digits against even ones, on one logit: accuracy thresholds at 0."""
+    d = data.digits()
+    x, y = d.x[:150], (d.y[:150] % 2).astype(np.float64)[:, None]
+    net = layers.mlp([16, 1])
+    params, _ = net.init(random.key(3), (64,))
+    return net, losses.sigmoid_binary_cross_entropy(), params, (x, y)
+
+
 @pytest.fixture(params=[False, True], ids=["x64-off", "x64-on"])
 def jax_x64(request):
     """jax's global ``jax_enable_x64`` as a user may have it (off is jax's default); the
@@ -43,6 +52,7 @@ def jax_x64(request):
     (_regression, optim.sgd(0.1), 1),
     (_classifier, optim.adam(1e-2), 32),  # 150 = 4 * 32 + 22: a smaller last batch
     (_classifier, optim.momentum(0.05), 150),
+    (_binary, optim.sgd(0.5), 40),  # 150 = 3 * 40 + 30
 ])
 def test_fit_jit_matches_the_numpy_path(make, optimizer, batch_size, jax_x64):
     net, loss, params, xy = make()
@@ -56,6 +66,9 @@ def test_fit_jit_matches_the_numpy_path(make, optimizer, batch_size, jax_x64):
                        what="opt_state")
     np.testing.assert_allclose(compiled.history.loss, plain.history.loss, rtol=1e-9)
     np.testing.assert_allclose(compiled.history.val_loss, plain.history.val_loss, rtol=1e-9)
+    # the training accuracy, from each step's own predictions, for classifiers only
+    assert len(plain.history.accuracy) == (0 if make is _regression else 4)
+    np.testing.assert_allclose(compiled.history.accuracy, plain.history.accuracy, rtol=1e-12)
     assert compiled.history.snapshot_epochs == plain.history.snapshot_epochs
     assert np.array_equal(compiled.key, plain.key)
     for leaf in __import__("funcnet").tree.leaves(compiled.params):

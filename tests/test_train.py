@@ -422,7 +422,7 @@ def test_fit_never_hands_an_epoch_the_history_before_it(monkeypatch):
 
     monkeypatch.setattr(train, "epoch_runner", spy)
     final = fit_classifier(5)
-    assert seen == [(0, 0, 0, 0, 0)] * 5
+    assert seen == [(0,) * len(History._fields)] * 5
     assert_same_state(final, explicit_loop(5)[-1])
 
 
@@ -454,8 +454,8 @@ def test_regression_validation_has_losses_and_no_accuracy():
 
 def test_without_validation_or_snapshots_only_losses_are_kept():
     state = fit_classifier(2, validation=None, snapshot=None)
-    assert len(state.history.loss) == 2
-    assert state.history[1:] == ((), (), (), ())
+    assert len(state.history.loss) == len(state.history.accuracy) == 2
+    assert state.history._replace(loss=(), accuracy=()) == History()
 
 
 @pytest.mark.parametrize(("epochs", "interval", "expected"), [
@@ -474,6 +474,61 @@ def test_snapshots_are_the_predictions_every_interval_epochs(epochs, interval, e
         assert pred.shape == (len(PROBE), 2)
         assert_bitwise_equal(want, pred, f"snapshot of epoch {epoch}")
         np.testing.assert_allclose(pred.sum(axis=1), 1.0, rtol=1e-12)  # probabilities
+
+
+def _accuracies_by_hand(net, loss, params, data, epochs, *, learning_rate, threshold):
+    """Each epoch's mean over its steps of ``train.accuracy`` on the predictions that step's
+    forward pass made, before its update: plain SGD by hand, batches of 3 in the order fit
+    draws with key 1."""
+    key, means = random.key(1), []
+    for _ in range(epochs):
+        key, order_key, _ = train.epoch_keys(key)
+        right = []
+        for xb, yb in train.minibatches(order_key, *data, 3):
+            pred, cache = net.forward(params, xb)
+            right.append(train.accuracy(pred, yb, threshold=threshold))
+            value, loss_cache = loss.forward(pred, yb)
+            _, grads = net.backward(cache, loss.backward(loss_cache))
+            params = tree.map(lambda W, g: W - learning_rate * g, params, grads)
+        means.append(float(np.mean(right)))
+    return means
+
+
+@pytest.mark.parametrize("loss, outputs, threshold", [
+    (losses.softmax_cross_entropy(), 2, 0.5),  # argmax against integer labels
+    (losses.sigmoid_binary_cross_entropy(), 1, 0.0),  # one logit: 0 is the threshold
+], ids=["softmax", "sigmoid-logits"])
+def test_training_accuracy_is_each_steps_accuracy_on_its_own_predictions(loss, outputs,
+                                                                         threshold):
+    net = layers.mlp([8, outputs], activation="tanh")
+    params, _ = net.init(random.key(0), (2,))
+    x, labels = TRAIN
+    xy = (x, labels if outputs == 2 else labels[:, None].astype(np.float64))
+    state = train.fit(net, loss, optim.sgd(1.5), params, xy, epochs=4, batch_size=3,
+                      key=random.key(1), progress=False)
+    expected = _accuracies_by_hand(net, loss, params, xy, 4, learning_rate=1.5,
+                                   threshold=threshold)
+    assert state.history.accuracy == tuple(expected)
+    assert len(set(expected)) > 1  # it moves as the net learns
+
+
+def test_regression_records_no_training_accuracy():
+    state = _sine(10, losses.mse(), 0.5, 2)
+    assert state.history.accuracy == () and len(state.history.loss) == 2
+
+
+def test_train_step_measures_accuracy_on_its_own_forward_pass():
+    net, params = classifier()
+    loss, opt = losses.softmax_cross_entropy(), optim.sgd(0.1)
+    x, y = TRAIN
+    result = train.train_step(net, loss, opt, params, opt.init(params), x, y)
+    assert result.accuracy == train.accuracy(net.forward(params, x)[0], y)
+    assert 0 < result.accuracy < 1
+    d = data.sine_regression()
+    net = layers.mlp([3, 1])
+    params, _ = net.init(random.key(0), (1,))
+    assert train.train_step(net, losses.mse(), opt, params, opt.init(params), d.x,
+                            d.t).accuracy is None
 
 
 # --------------------------------------------------------------------------- observers
@@ -496,6 +551,7 @@ def test_observers_see_each_epoch_once_in_order():
         assert_same_state(seen, states[epoch], f"observer {name} at epoch {epoch}")
         history = states[epoch].history
         assert metrics == {"epoch": epoch, "loss": history.loss[-1],
+                           "accuracy": history.accuracy[-1],
                            "val_loss": history.val_loss[-1],
                            "val_accuracy": history.val_accuracy[-1]}
     assert_same_state(final, states[-1])
@@ -525,7 +581,7 @@ def test_observers_cannot_change_the_run():
     # per epoch: 4 param leaves, count + 8 adam moments, the key; then 1, 1, 2, 2 snapshots
     assert len(refused) == 4 * (4 + 9 + 1) + 6
     assert all("read-only" in message for message in refused)
-    assert metrics_seen == [["epoch", "loss", "val_accuracy", "val_loss"]] * 4
+    assert metrics_seen == [["accuracy", "epoch", "loss", "val_accuracy", "val_loss"]] * 4
 
 
 def test_an_observer_that_raises_stops_the_run():
@@ -598,7 +654,8 @@ def test_progress_bar_switch(bars, monkeypatch, progress, terminal, ci, shown):
         (bar,) = bars
         assert bar.kwargs["total"] == 3 and bar.kwargs["initial"] == 0
         assert bar.updates == 3 and bar.closed
-        assert [set(p) for p in bar.postfixes] == [{"loss", "val_loss", "val_accuracy"}] * 3
+        assert [set(p) for p in bar.postfixes] == [
+            {"loss", "accuracy", "val_loss", "val_accuracy"}] * 3
     assert_same_state(state, fit_classifier(3))
 
 
@@ -1004,6 +1061,20 @@ def test_resume_with_progress_starts_the_bar_at_the_checkpoint(tmp_path, bars):
     fit_classifier(5, checkpoint_dir=tmp_path, checkpoint_every=2, resume=True, progress=True)
     (bar,) = bars
     assert (bar.kwargs["total"], bar.kwargs["initial"], bar.updates) == (5, 2, 3)
+
+
+def test_a_checkpoint_whose_history_has_other_fields_is_refused(tmp_path):
+    # a checkpoint written before History gained accuracy: its val_loss must not be read
+    # as the training accuracy, nor the runs' epochs go out of step
+    from collections import namedtuple
+
+    state = fit_classifier(2)
+    older = namedtuple("History", [f for f in History._fields if f != "accuracy"])
+    io.save_checkpoint(tmp_path, state._replace(history=older(*(
+        getattr(state.history, f) for f in older._fields))), state.epoch)
+    with pytest.raises(CheckpointError, match=r"expected a history with the fields "
+                       r"\['loss', 'accuracy', .*\], got \['loss', 'val_loss', "):
+        fit_classifier(4, checkpoint_dir=tmp_path, resume=True)
 
 
 def test_resume_without_checkpoints_starts_from_scratch(tmp_path):

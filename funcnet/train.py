@@ -24,6 +24,9 @@ with ``finish_epoch``, as the numpy ``epoch_runner`` does.
 
 History is plain data (tuples of numbers and arrays). Observers and the
 progress bar watch the fold; they receive each new state and cannot change it.
+``fit(..., stop_when=...)`` may end the fold after any epoch, and ``fit``
+returns the state so far (early stopping); an exception from an observer ends
+``fit`` with that exception.
 """
 
 from __future__ import annotations
@@ -683,7 +686,7 @@ def _progress_bar(total: int, initial: int, enabled: bool | None):
 
 def _check_fit_options(who: str, x: Any, y: Any, epochs: Any, validation: Any, snapshot: Any,
                        observers: Any, checkpoint_dir: Any, checkpoint_every: Any,
-                       resume: bool, runner: Any) -> None:
+                       resume: bool, runner: Any, stop_when: Any) -> None:
     """Everything ``fit`` is told besides the model, checked before the first epoch."""
     if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
         raise ArgumentError(f"{who}: epochs must be a non-negative integer, got {epochs!r}")
@@ -717,6 +720,9 @@ def _check_fit_options(who: str, x: Any, y: Any, epochs: Any, validation: Any, s
     if runner is not None and not callable(runner):
         raise ArgumentError(f"{who}: runner must be a function config -> run, "
                             f"got {describe(runner)}")
+    if stop_when is not None and not callable(stop_when):
+        raise ArgumentError(f"{who}: stop_when must be a function (state, metrics) -> bool "
+                            f"or None, got {describe(stop_when)}")
 
 
 def _resume(who: str, state: TrainState, checkpoint_dir: Any, epochs: int) -> TrainState:
@@ -747,7 +753,8 @@ def _metrics(state: TrainState) -> dict:
 
 
 class _Watch(NamedTuple):
-    """What watches ``fit``'s fold: observers, checkpoints and the progress bar."""
+    """What watches ``fit``'s fold: observers, checkpoints, the progress bar, and the
+    ``stop_when`` test that may end it."""
 
     observers: Sequence[Callable[[TrainState, dict], Any]]
     checkpoint_dir: Any
@@ -755,23 +762,35 @@ class _Watch(NamedTuple):
     keep: int | None
     epochs: int
     bar: Any
+    stop_when: Callable[[TrainState, dict], bool] | None = None
 
 
 def _after_epoch(watch: _Watch, new: TrainState,
-                 with_history: Callable[[TrainState], TrainState]) -> None:
-    """Show an epoch to its watchers; a checkpoint is due every ``checkpoint_every`` and last."""
+                 with_history: Callable[[TrainState], TrainState]) -> bool:
+    """Show an epoch to its watchers and return whether ``stop_when`` ends the run here.
+
+    Observers see the epoch first, then ``stop_when``; a checkpoint is due every
+    ``checkpoint_every`` epochs and at the last epoch, the one it stops at included.
+    """
     metrics = _metrics(new)
+    whole = with_history(new) if watch.observers or watch.stop_when is not None else None
+    for observer in watch.observers:
+        observer(whole, dict(metrics))
+    stop = False
+    if watch.stop_when is not None:
+        stop = watch.stop_when(whole, dict(metrics))
+        if not isinstance(stop, bool | np.bool_):
+            raise ArgumentError(f"fit: stop_when must return True or False, got "
+                                f"{describe(stop)} after epoch {new.epoch}")
+        stop = bool(stop)
     due = watch.checkpoint_every is not None and new.epoch % watch.checkpoint_every == 0
-    saves = watch.checkpoint_dir is not None and (due or new.epoch == watch.epochs)
-    if watch.observers or saves:
-        whole = with_history(new)
-        for observer in watch.observers:
-            observer(whole, dict(metrics))
-        if saves:
-            io.save_checkpoint(watch.checkpoint_dir, whole, whole.epoch, keep=watch.keep)
+    if watch.checkpoint_dir is not None and (due or stop or new.epoch == watch.epochs):
+        whole = with_history(new) if whole is None else whole
+        io.save_checkpoint(watch.checkpoint_dir, whole, whole.epoch, keep=watch.keep)
     if watch.bar is not None:
         watch.bar.update(1)
         watch.bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k != "epoch"})
+    return stop
 
 
 def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[Any, Any], *,
@@ -782,8 +801,9 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
         checkpoint_every: int | None = None, keep_checkpoints: int | None = None,
         resume: bool = False,
         runner: Callable[[Config], Callable[[TrainState], TrainState]] | None = None,
+        stop_when: Callable[[TrainState, dict], bool] | None = None,
         ) -> TrainState:
-    """Train for ``epochs`` epochs: a ``functools.reduce`` of ``run_epoch`` over the epochs.
+    """Train for ``epochs`` epochs: a fold of ``run_epoch`` over the epochs.
 
     Args:
       net, loss, optimizer: the model, its loss, and an ``optim`` optimizer.
@@ -796,6 +816,10 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
       validation: optional ``(x, y)`` evaluated after every epoch.
       snapshot: optional ``(inputs, interval)``: predictions kept every ``interval`` epochs.
       observers: functions ``(state, metrics)`` called after each epoch; they only watch.
+        ``metrics`` holds ``epoch`` and the epoch's ``loss``, ``accuracy`` (classification),
+        ``val_loss`` and ``val_accuracy`` (with validation). An exception an observer
+        raises (``StopIteration`` included) ends ``fit`` with that exception, unchanged;
+        to end a run early and keep it, use ``stop_when``.
       progress: a tqdm bar; default on at a terminal, off when the CI variable is set.
       checkpoint_dir, checkpoint_every: save the state into ``checkpoint_dir`` every
         ``checkpoint_every`` epochs, and always after the last epoch.
@@ -806,6 +830,13 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
         ``funcnet.jit.epoch_runner`` runs each epoch's steps compiled by
         ``jax.jit`` inside ``jax.lax.scan`` (needs jax): the same hand-written
         forward, backward and update, so the result matches to rounding.
+      stop_when: early stopping: ``stop_when(state, metrics) -> bool``, called after
+        each epoch (after the observers, with what they get); True ends the run
+        there and ``fit`` returns that state, saving it first when
+        ``checkpoint_dir`` is given. ``state.history`` holds every epoch so far,
+        e.g. ``stop_when=lambda state, m: min(state.history.val_loss) <
+        min(state.history.val_loss[-5:])`` stops when the validation loss has not
+        improved for 5 epochs.
 
     Raises:
       NonFiniteError: a loss or gradient became NaN or inf; the message names the
@@ -830,7 +861,7 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
         raise ArgumentError(f"{who}: data must be a pair (x, y), got {describe(data)}")
     batch_size = _check_batch_size(who, batch_size, _check_data(who, x, y))
     _check_fit_options(who, x, y, epochs, validation, snapshot, observers, checkpoint_dir,
-                       checkpoint_every, resume, runner)
+                       checkpoint_every, resume, runner, stop_when)
     config = Config(net, loss, optimizer, x, y, batch_size, shuffle, drop_last,
                     tuple(validation) if validation is not None else None,
                     tuple(snapshot) if snapshot is not None else None)
@@ -840,7 +871,7 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
         state = _resume(who, state, checkpoint_dir, epochs)
     check_config(config, state)
     watch = _Watch(observers, checkpoint_dir, checkpoint_every, keep_checkpoints, epochs,
-                   _progress_bar(epochs, state.epoch, progress))
+                   _progress_bar(epochs, state.epoch, progress), stop_when)
     # The history so far, one list per field. Each epoch runs on a state with an empty
     # history and its entries are appended here; the whole History is built only for
     # what shows it: observers, a checkpoint, the final state.
@@ -849,15 +880,19 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
     def with_history(current: TrainState) -> TrainState:
         return current._replace(history=History(*map(tuple, recorded)))
 
-    def step(current: TrainState, _: int) -> TrainState:
+    def step(current: TrainState) -> TrainState:
         new = run(current._replace(history=History()))
         for field, entries in zip(recorded, new.history, strict=True):
             field.extend(entries)
-        _after_epoch(watch, new, with_history)
         return new
 
+    # functools.reduce(step, epochs, state), written as a loop that stop_when can end
+    final = state
     try:
-        final = functools.reduce(step, range(epochs - state.epoch), state)
+        for _ in range(epochs - state.epoch):
+            final = step(final)
+            if _after_epoch(watch, final, with_history):
+                break
     except NonFiniteError as e:
         if isinstance(getattr(e, "state", None), TrainState):
             e.state = with_history(e.state)

@@ -140,6 +140,18 @@ def test_jit_refuses_layers_that_draw_random_numbers():
                   key=random.key(0), progress=False, runner=jit.epoch_runner)
 
 
+def test_stop_when_stops_a_compiled_run_where_it_stops_the_numpy_run():
+    net, loss, params, xy = _classifier()
+    kwargs = dict(epochs=30, batch_size=32, key=random.key(5), progress=False,
+                  stop_when=lambda state, metrics: metrics["accuracy"] > 0.9)
+    plain = train.fit(net, loss, optim.adam(1e-2), params, xy, **kwargs)
+    compiled = train.fit(net, loss, optim.adam(1e-2), params, xy, runner=jit.epoch_runner,
+                         **kwargs)
+    assert 1 < compiled.epoch == plain.epoch < 30
+    assert_trees_close(compiled.params, plain.params, rtol=1e-9, atol=1e-12, what="params")
+    np.testing.assert_allclose(compiled.history.accuracy, plain.history.accuracy, rtol=1e-12)
+
+
 def test_jit_reports_a_diverging_run():
     net, loss, params, xy = _regression()
     with pytest.raises(NonFiniteError, match=r"epoch \d+, step \d+"):

@@ -593,6 +593,79 @@ def test_an_observer_that_raises_stops_the_run():
         fit_classifier(4, observers=[fail])
 
 
+def test_an_observer_that_raises_stop_iteration_ends_fit_with_it_unchanged():
+    # documented: an observer's exception ends fit as it is, StopIteration too (not read as
+    # "stop here and return"); stop_when is the way to stop early and keep the run
+    seen = []
+
+    def enough(state, metrics):
+        seen.append(state.epoch)
+        if state.epoch == 2:
+            raise StopIteration("enough")
+
+    with pytest.raises(StopIteration, match="enough"):
+        fit_classifier(5, observers=[enough])
+    assert seen == [1, 2]
+
+
+# --------------------------------------------------------------------------- early stopping
+
+
+def test_stop_when_ends_the_run_and_returns_the_state_so_far(tmp_path, bars):
+    asked, observed = [], []
+
+    def stop_when(state, metrics):
+        asked.append((snapshot(state), dict(metrics)))
+        return state.epoch == 3
+
+    final = fit_classifier(10, stop_when=stop_when, progress=True, checkpoint_dir=tmp_path,
+                           checkpoint_every=5, observers=[lambda s, m: observed.append(m)])
+    states = explicit_loop(3)
+    assert_same_state(final, states[3])
+    assert len(asked) == 3  # after each epoch, and no epoch after the one it stopped at
+    for epoch, (state, metrics) in enumerate(asked, 1):
+        assert_same_state(state, states[epoch], f"stop_when's state at epoch {epoch}")
+        assert metrics == observed[epoch - 1]  # what the observers saw
+    # the stopped state is saved as the last one is, and the bar is closed
+    assert checkpoint_epochs(tmp_path) == [3]
+    assert_same_state(io.load_tree(io.list_checkpoints(tmp_path)[-1][1], like=final), final)
+    (bar,) = bars
+    assert bar.updates == 3 and bar.closed
+
+
+def test_stop_when_with_patience_stops_once_validation_stops_improving():
+    def no_better_in(epochs):
+        def stop_when(state, metrics):
+            val_loss = state.history.val_loss
+            return len(val_loss) > epochs and min(val_loss) < min(val_loss[-epochs:])
+        return stop_when
+
+    full = fit_classifier(20)
+    stopped = fit_classifier(20, stop_when=no_better_in(3))
+    val_loss = full.history.val_loss
+    first = next(e for e in range(4, 21) if min(val_loss[:e]) < min(val_loss[e - 3:e]))
+    assert stopped.epoch == first < 20
+    assert_same_state(stopped, explicit_loop(first)[-1])
+
+
+def test_stop_when_false_throughout_changes_nothing():
+    assert_same_state(fit_classifier(3, stop_when=lambda state, metrics: np.False_),
+                      fit_classifier(3))
+
+
+@pytest.mark.parametrize("stop_when, match", [
+    ("epoch > 3", r"fit: stop_when must be a function \(state, metrics\) -> bool or None, "
+                  r"got a str"),
+    (lambda state, metrics: None, r"fit: stop_when must return True or False, got None "
+                                  r"after epoch 1"),
+    (lambda state, metrics: 1, r"fit: stop_when must return True or False, got .*int.* "
+                               r"after epoch 1"),
+])
+def test_stop_when_is_a_function_that_says_true_or_false(stop_when, match):
+    with pytest.raises(ArgumentError, match=match):
+        fit_classifier(3, stop_when=stop_when)
+
+
 # --------------------------------------------------------------------------- progress
 
 

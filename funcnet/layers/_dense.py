@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from funcnet import init as initializers
+from funcnet._xp import namespace
 from funcnet.errors import (
     ArrayTypeError,
     ShapeError,
@@ -87,14 +88,17 @@ def dense(
         return freeze({"W": W.astype(dtype, copy=False), "b": b.astype(dtype, copy=False)},
                       copy=False), (out_dim,)
 
+    # dot, as the textbook writes these products: numpy's matmul takes a slow path for
+    # the outer product x.T @ dy of a batch of one
     def forward(params, x):
         W, b = params["W"], params["b"]
-        return x @ W + b, DenseCache(x, W)
+        return namespace(x).dot(x, W) + b, DenseCache(x, W)
 
     def backward(cache, dy, need_dx=True):
         x, W = cache
-        dx = dy @ W.T if need_dx else None
-        return dx, {"W": x.T @ dy, "b": dy.sum(axis=0)}
+        xp = namespace(dy)
+        dx = xp.dot(dy, W.T) if need_dx else None
+        return dx, {"W": xp.dot(x.T, dy), "b": dy.sum(axis=0)}
 
     def check(params, x):
         W, _ = _unpack(name, params, out_dim)

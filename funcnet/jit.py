@@ -15,8 +15,9 @@ jax arrays and compiled once. ``jax.grad`` is never called.
   is reported as the numpy path reports it (the epoch is replayed there). The
   training accuracy of a classification loss is measured inside the scan from
   each step's own predictions, as the numpy path measures it. The compiled
-  epoch is kept for the same net, loss, optimizer and batching (the 32
-  most recent), so a second ``fit`` does not compile again.
+  epoch is kept for the same batching and an equal net, loss and optimizer
+  (the 32 most recent): equal as ``_program_key`` compares them, so a second
+  ``fit`` with a new ``optim.adam(1e-3)`` does not compile again.
 - It runs on whatever device jax uses by default (the CPU, or a GPU where one
   is present) without code changes.
 - Every call here runs in jax's x64 mode, whatever the global setting
@@ -24,9 +25,10 @@ jax arrays and compiled once. ``jax.grad`` is never called.
   optimizer's step count) and float64 params must stay float64. float32
   params and data stay float32 in that mode.
 
-Layers that draw random numbers (dropout) take their keys on the host, so a
-net containing one is refused here with a clear error; train it on the numpy
-path.
+Layers that draw random numbers (dropout) are refused here with a clear error;
+train them on the numpy path. They draw with ``funcnet.random``, which runs
+numpy's Philox generator on the host and reads its key's two words as numbers,
+and inside the ``lax.scan`` a step's key is a traced value that it cannot read.
 
 >>> from funcnet import layers, losses, optim, random
 >>> net, opt = layers.mlp([4, 2]), optim.sgd(0.1)
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -130,25 +133,121 @@ def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
     return step
 
 
+class _Identity:
+    """A value that equals only itself, whatever its own ``__eq__`` says (and so is
+    hashable even when the value is not); it keeps the value alive while it is a key."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, _Identity) and other.value is self.value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+
+_NUMBERS = (type(None), bool, int, float, complex, str, bytes)
+
+
+def _program_key(value: Any) -> Any:
+    """A hashable value equal for two values that compute the same thing: what the
+    program ``jax.jit`` traces from a net, loss and optimizer depends on.
+
+    A function is its code, its module's globals (by identity), its defaults, its
+    attributes and the values its closure holds, each compared so in turn: two
+    ``optim.adam(1e-3)`` give equal keys and ``optim.adam(2e-3)`` another. Numbers,
+    strings, dtypes and arrays compare by type and value (floats by their bits);
+    tuples, lists, dicts, sets and NamedTuples by type and entries; bound methods
+    and ``functools.partial`` by their parts; anything else (a module, a class, an
+    object of the user's) by identity. As pickle does, a container or function met
+    again is written as a reference to its first visit, so shared parts are walked
+    once and a closure that holds its own function ends.
+    """
+    visits: dict[int, int] = {}  # id of a container or function -> its visit number
+    held = []  # what those ids belong to, alive until the walk ends (no id is reused)
+
+    def walk(v: Any) -> Any:
+        kind = type(v)
+        if kind in _NUMBERS:
+            return kind, v.hex() if kind is float else v
+        if isinstance(v, np.ndarray | np.generic):
+            return kind, v.dtype.str, v.shape, v.tobytes()
+        if isinstance(v, np.dtype):
+            return kind, v.str
+        if id(v) in visits:
+            return "again", visits[id(v)]
+        visits[id(v)] = len(held)
+        held.append(v)
+        if kind in (tuple, list) or isinstance(v, tuple):  # NamedTuples by their type
+            return kind, tuple(map(walk, v))
+        if kind is dict:
+            return kind, tuple((walk(k), walk(item)) for k, item in v.items())
+        if kind in (set, frozenset):
+            return kind, frozenset(map(walk, v))
+        if kind is types.FunctionType:
+            return (kind, v.__code__, _Identity(v.__globals__), walk(v.__defaults__),
+                    walk(v.__kwdefaults__), walk(v.__dict__),
+                    tuple(walk(_cell_value(cell)) for cell in v.__closure__ or ()))
+        if kind is types.MethodType:
+            return kind, walk(v.__func__), walk(v.__self__)
+        if kind is functools.partial:
+            return kind, walk(v.func), walk(v.args), walk(v.keywords)
+        return _Identity(v)
+
+    return walk(value)
+
+
+_EMPTY_CELL = object()
+
+
+def _cell_value(cell: Any) -> Any:
+    """What a closure cell holds (a marker for a cell not yet filled)."""
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _EMPTY_CELL
+
+
+class _Program:
+    """A net, loss and optimizer as the compiled-epoch cache's key: equal to another
+    when their ``_program_key`` is, so an equal program is compiled once."""
+
+    __slots__ = ("net", "loss", "optimizer", "key", "hash")
+
+    def __init__(self, net: Any, loss: Any, optimizer: Any):
+        self.net, self.loss, self.optimizer = net, loss, optimizer
+        self.key = _program_key((net, loss, optimizer))
+        self.hash = hash(self.key)
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, _Program) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return self.hash
+
+
 @functools.lru_cache(maxsize=32)
-def _compiled_epoch(net: Any, loss: Any, optimizer: Any, full: int, size: int,
-                    rest: int, threshold: float | None) -> Callable[..., tuple]:
-    """The jitted epoch for this model and batching, built once: a second ``fit`` of the
-    same net, loss and optimizer reuses jax's compiled program instead of compiling anew
-    (layers, losses and optimizers are tuples of functions, equal only to themselves).
+def _compiled_epoch(program: _Program, full: int, size: int, rest: int,
+                    threshold: float | None) -> Callable[..., tuple]:
+    """The jitted epoch for this program and batching, built once: a second ``fit`` of an
+    equal net, loss and optimizer reuses jax's compiled program instead of compiling anew.
 
     ``threshold``: as ``train.accuracy_threshold``; with one, each step's
     ``train.batch_accuracy`` comes back beside its loss.
     """
     jax, jnp = _jax()
-    pass_fn = forward_backward_fn(net, loss, checked=False)
+    pass_fn, update = forward_backward_fn(program.net, program.loss, checked=False), \
+        program.optimizer.update
 
     def body(carry, batch):
         params, opt_state, model_state = carry
         x, y = batch
         value, grads, model_state, pred = pass_fn(params, x, y, None, model_state)
         right = None if threshold is None else batch_accuracy(pred, y, threshold)
-        params, opt_state = optimizer.update(grads, opt_state, params)
+        params, opt_state = update(grads, opt_state, params)
         return (params, opt_state, model_state), (value, right)
 
     @jax.jit
@@ -174,13 +273,8 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
     n, size = len(config.x), config.batch_size
     full = n // size
     rest = 0 if config.drop_last else n - full * size
-    threshold = accuracy_threshold(loss, config.y)
-    try:
-        hash((net, loss, optimizer))
-    except TypeError:  # a part that cannot be a cache key: compiled for this fit alone
-        epoch = _compiled_epoch.__wrapped__(net, loss, optimizer, full, size, rest, threshold)
-    else:
-        epoch = _compiled_epoch(net, loss, optimizer, full, size, rest, threshold)
+    epoch = _compiled_epoch(_Program(net, loss, optimizer), full, size, rest,
+                            accuracy_threshold(loss, config.y))
 
     with _x64():
         x_dev, y_dev = jnp.asarray(config.x), jnp.asarray(config.y)

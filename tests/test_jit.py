@@ -173,21 +173,78 @@ def _KeyedIdentity():
     return layers.Layer(init, forward, backward, name="keyed", takes=frozenset({"key"}))
 
 
-def test_a_second_fit_reuses_the_compiled_epoch():
+@pytest.mark.parametrize("make_optimizer", [
+    lambda rate: optim.sgd(rate),
+    lambda rate: optim.adam(rate, weight_decay=1e-3, max_grad_norm=1.0),
+    lambda rate: optim.momentum(optim.cosine(rate, 20)),
+], ids=["sgd", "adamw-clipped", "momentum-cosine"])
+def test_a_second_fit_with_an_equal_new_optimizer_reuses_the_compiled_epoch(make_optimizer):
     net, loss, params, xy = _regression()
-    opt = optim.sgd(0.1)
     kwargs = dict(epochs=2, batch_size=5, key=random.key(0), progress=False,
                   runner=jit.epoch_runner)
-    first = train.fit(net, loss, opt, params, xy, **kwargs)
+    first = train.fit(net, loss, make_optimizer(0.1), params, xy, **kwargs)
     before = jit._compiled_epoch.cache_info()
-    second = train.fit(net, loss, opt, params, xy, **kwargs)
+    second = train.fit(net, loss, make_optimizer(0.1), params, xy, **kwargs)  # a new object
     after = jit._compiled_epoch.cache_info()
     assert after.hits == before.hits + 1 and after.misses == before.misses
     assert_trees_close(second.params, first.params, rtol=0, atol=0, what="params")
-    # another optimizer is another program
-    other = train.fit(net, loss, optim.sgd(0.2), params, xy, **kwargs)
+    # another learning rate is another program, and gives another result
+    other = train.fit(net, loss, make_optimizer(0.2), params, xy, **kwargs)
     assert jit._compiled_epoch.cache_info().misses == after.misses + 1
     assert not np.array_equal(other.params[0]["W"], first.params[0]["W"])
+    assert_trees_close(other.params, train.fit(net, loss, make_optimizer(0.2), params, xy,
+                                               **{**kwargs, "runner": None}).params,
+                       rtol=1e-9, atol=1e-12, what="params")
+
+
+@pytest.mark.parametrize("name", sorted(optim.CONSTRUCTORS))
+def test_equal_optimizers_are_one_program_and_any_other_setting_another(name):
+    make = optim.CONSTRUCTORS[name]
+    key = jit._program_key
+    assert key(make(0.1)) == key(make(0.1))
+    assert hash(key(make(0.1))) == hash(key(make(0.1)))
+    others = [make(0.2), make(np.float32(0.1)), make(optim.constant(0.1)),
+              make(0.1, weight_decay=1e-4), make(0.1, weight_decay=1e-4, decoupled=True),
+              make(0.1, max_grad_norm=1.0), make(0.1, decay_mask=lambda path, leaf: True)]
+    if name in ("momentum", "nesterov"):
+        others.append(make(0.1, momentum=0.8))
+    if name in ("adagrad", "rmsprop", "adam"):
+        others.append(make(0.1, eps=1e-6))
+    keys = [key(make(0.1)), *map(key, others)]
+    assert len(set(keys)) == len(keys)
+
+
+@pytest.mark.parametrize("name", sorted(optim.SCHEDULES))
+def test_equal_schedules_are_one_program_and_other_settings_another(name):
+    args = {"constant": (0.1,), "step_decay": (0.1, 0.5, 3), "exponential": (0.1, 0.5, 3),
+            "cosine": (0.1, 30)}[name]
+    make, key = optim.SCHEDULES[name], jit._program_key
+    assert key(optim.sgd(make(*args))) == key(optim.sgd(make(*args)))
+    assert key(optim.sgd(make(*args))) != key(optim.sgd(make(args[0] * 2, *args[1:])))
+
+
+def test_the_program_key_compares_values_by_type_and_bits_and_the_rest_by_identity():
+    key = jit._program_key
+
+    def closing_over(value):
+        return lambda x: x * value
+
+    assert key(closing_over(np.arange(3.0))) == key(closing_over(np.arange(3.0)))
+    for a, b in [(np.arange(3.0), np.array([0.0, 1.0, 2.5])),  # one element differs
+                 (np.arange(3.0), np.arange(3, dtype=np.float32)),  # the dtype
+                 (np.arange(3.0), np.arange(3.0).reshape(3, 1)),  # the shape
+                 (0.0, -0.0), (1, 1.0), (1, True), (0.5, np.float64(0.5)), ("a", "b")]:
+        assert key(closing_over(a)) != key(closing_over(b)), (a, b)
+    assert key(lambda x: x + 1) != key(lambda x: x + 2)  # other code
+    thing, same = object(), []
+    assert key(closing_over(thing)) == key(closing_over(thing))
+    assert key(closing_over(thing)) != key(closing_over(object()))  # identity
+    assert key(closing_over(same)) == key(closing_over([]))  # an equal list
+
+    def recursive(n):  # a closure that holds its own function: the walk ends
+        return recursive(n - 1) if n else 0
+
+    assert key(recursive) == key(recursive)
 
 
 def test_fit_jit_compiles_a_net_that_cannot_be_a_cache_key():

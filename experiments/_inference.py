@@ -77,45 +77,168 @@ class Model(NamedTuple):
 def load_model(path: str | Path) -> Model:
     """Rebuild the net of ``model.json`` and load its params and standardisation (no pickle).
 
+    Every field read is checked before it is used: its type and range, ``input_fit``
+    against ``input_shape``, ``sizes`` and ``input_shape`` against the saved params, as
+    many ``class_names`` as the net has outputs, and a standardisation of the input's
+    shape with finite means and finite positive stds.
+
     Args:
-      path: the classifier's output folder, or the params.npz inside it.
+      path: the classifier's output folder (its params file is the one model.json's
+        ``params`` names), or a params file, used as given.
 
     Raises:
-      CheckpointError: the path, its params.npz or model.json is missing or unreadable,
-        or the params do not fit the net model.json describes.
+      CheckpointError: the path, its params, model.json or standardisation is missing or
+        unreadable, a field of model.json is malformed (the message names the file and the
+        field, what was expected and what came), or the files do not fit one another.
     """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"predict: model {path} does not exist; expected the folder "
                               f"experiments/classifier.py wrote, or its params.npz")
     folder = path if path.is_dir() else path.parent
-    params_path = path if path.is_file() else folder / "params.npz"
-    if not params_path.is_file():
-        raise CheckpointError(f"predict: model folder {folder} holds no params.npz; train "
-                              f"one with: python experiments/classifier.py --out {folder}")
     spec_path = folder / "model.json"
+    train_one = f"train one with: python experiments/classifier.py --out {folder}"
+    if path.is_dir() and not (folder / "params.npz").is_file() and not spec_path.exists():
+        raise CheckpointError(f"predict: model folder {folder} holds no params.npz; "
+                              f"{train_one}")
+    spec = _read_spec(spec_path, path)
+    params_name = _file_field(spec_path, spec, "params")
+    params_path = path if path.is_file() else folder / params_name
+    if not params_path.is_file():
+        raise CheckpointError(f"predict: {spec_path}: params names {params_name}, which the "
+                              f"folder does not hold; {train_one}")
+    sizes = _sizes(spec_path, spec["sizes"])
+    activation = spec["activation"]
+    if not isinstance(activation, str) or activation not in layers.ACTIVATIONS:
+        raise CheckpointError(f"predict: {spec_path}: activation must be one of "
+                              f"{', '.join(layers.ACTIVATIONS)}, got {activation!r}")
+    shape = _input_shape(spec_path, spec["input_shape"])
+    fit = spec["input_fit"]
+    if not _positive_int(fit):
+        raise CheckpointError(f"predict: {spec_path}: input_fit must be a positive integer, "
+                              f"got {fit!r}")
+    if fit > min(shape):
+        raise CheckpointError(f"predict: {spec_path}: input_fit must be at most the input's "
+                              f"rows and columns ({min(shape)}), got {fit}")
+    preprocess = spec.get("preprocess", "box")
+    if not isinstance(preprocess, str) or preprocess not in PREPROCESSING:
+        raise CheckpointError(f"predict: {spec_path}: preprocess must be one of "
+                              f"{', '.join(PREPROCESSING)}, got {preprocess!r}")
+    dataset = spec.get("dataset", "digits")
+    if not isinstance(dataset, str):
+        raise CheckpointError(f"predict: {spec_path}: dataset must be a string, got "
+                              f"{dataset!r}")
+    names = spec["class_names"]
+    if (not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+            or len(set(names)) != len(names)):
+        raise CheckpointError(f"predict: {spec_path}: class_names must be a list of distinct "
+                              f"strings, one per output, got {names!r}")
+    # the params' shapes against sizes and input_shape, before the net of model.json is
+    # built: a template of the sizes model.json claims could be too large to allocate
+    inputs = int(np.prod(shape))
+    _check_params_fit(spec_path, params_path, io.load_params(params_path), sizes, shape)
+    net = layers.mlp(sizes, activation=activation)
+    template, _ = net.init(random.key(0), (inputs,))
+    params = io.load_params(params_path, like=template)
+    if len(names) != sizes[-1]:
+        raise CheckpointError(f"predict: {spec_path}: class_names holds {len(names)} names, "
+                              f"but the network has {sizes[-1]} outputs (the last of sizes "
+                              f"{sizes}, as in {params_path}); expected one name per output")
+    stats_name = _file_field(spec_path, spec, "standardization")
+    stats = _standardization(folder / stats_name, shape)
+    return Model(net, params, stats, tuple(names), shape, fit, preprocess, dataset)
+
+
+def _read_spec(spec_path: Path, path: Path) -> dict:
+    """model.json as a dict holding every key of ``SPEC_KEYS``."""
     try:
         spec = json.loads(spec_path.read_text())
     except FileNotFoundError:
         raise CheckpointError(f"predict: {spec_path} is missing; it says how to rebuild "
-                              f"the net of {params_path}") from None
+                              f"the net of {path}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"predict: {spec_path} is not readable JSON ({e})") from None
-    missing = [k for k in SPEC_KEYS if not isinstance(spec, dict) or k not in spec]
+    if not isinstance(spec, dict):
+        raise CheckpointError(f"predict: {spec_path} must hold a JSON object, got a "
+                              f"{type(spec).__name__}")
+    missing = [k for k in SPEC_KEYS if k not in spec]
     if missing:
         raise CheckpointError(f"predict: {spec_path} lacks {', '.join(missing)}")
-    net = layers.mlp(spec["sizes"], activation=spec["activation"])
-    shape = tuple(spec["input_shape"])
-    template, _ = net.init(random.key(0), (int(np.prod(shape)),))
-    params = io.load_params(params_path, like=template)
-    stats = io.load_tree(folder / spec["standardization"])
-    preprocess = spec.get("preprocess", "box")
-    if preprocess not in PREPROCESSING:
-        raise CheckpointError(f"predict: {spec_path}: preprocess must be one of "
-                              f"{', '.join(PREPROCESSING)}, got {preprocess!r}")
-    return Model(net, params, data.Standardization(stats["mean"], stats["std"]),
-                 tuple(spec["class_names"]), shape, int(spec["input_fit"]), preprocess,
-                 str(spec.get("dataset", "digits")))
+    return spec
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _file_field(spec_path: Path, spec: dict, field: str) -> str:
+    """The file name model.json's ``field`` holds, relative to its folder."""
+    name = spec[field]
+    if not isinstance(name, str) or not name:
+        raise CheckpointError(f"predict: {spec_path}: {field} must be the name of a file in "
+                              f"the model folder, got {name!r}")
+    return name
+
+
+def _sizes(spec_path: Path, sizes: Any) -> list[int]:
+    if not isinstance(sizes, list) or not sizes or not all(map(_positive_int, sizes)):
+        raise CheckpointError(f"predict: {spec_path}: sizes must be a non-empty list of "
+                              f"positive integers (the dense layers' widths), got {sizes!r}")
+    return sizes
+
+
+def _input_shape(spec_path: Path, shape: Any) -> tuple[int, int]:
+    if not isinstance(shape, list) or len(shape) != 2 or not all(map(_positive_int, shape)):
+        raise CheckpointError(f"predict: {spec_path}: input_shape must be a list of 2 "
+                              f"positive integers (rows, columns), got {shape!r}")
+    return shape[0], shape[1]
+
+
+def _check_params_fit(spec_path: Path, params_path: Path, stored: Any, sizes: list[int],
+                      shape: tuple[int, int]) -> None:
+    """The dense layers in ``stored`` (params loaded without a template) against model.json's
+    ``sizes`` and ``input_shape``, naming the field that disagrees. Params of another
+    structure pass here; loading them with the net's template then says where they differ."""
+    weights = [layer["W"] for layer in stored if isinstance(layer, dict) and "W" in layer] \
+        if isinstance(stored, tuple | list) else []
+    if not weights or any(np.ndim(w) != 2 for w in weights):
+        return
+    widths = [int(np.shape(w)[1]) for w in weights]
+    if widths != sizes:
+        raise CheckpointError(f"predict: {spec_path}: sizes {sizes} do not match the params: "
+                              f"{params_path} holds dense layers of widths {widths}")
+    inputs, taken = shape[0] * shape[1], int(np.shape(weights[0])[0])
+    if inputs != taken:
+        raise CheckpointError(f"predict: {spec_path}: input_shape {list(shape)} gives {inputs} "
+                              f"inputs, but the first layer of {params_path} takes {taken} "
+                              f"(its W has shape {np.shape(weights[0])})")
+
+
+def _standardization(stats_path: Path, shape: tuple[int, int]) -> data.Standardization:
+    """The mean and std saved at ``stats_path``: real, finite, of the input's flat shape,
+    std positive."""
+    stats = io.load_tree(stats_path)
+    where = f"predict: {stats_path} (model.json's standardization)"
+    if not isinstance(stats, dict) or set(stats) != {"mean", "std"}:
+        got = ", ".join(map(str, stats)) if isinstance(stats, dict) else \
+            f"a {type(stats).__name__}"
+        raise CheckpointError(f"{where}: must hold mean and std, got {got}")
+    flat = (shape[0] * shape[1],)
+    for name in ("mean", "std"):
+        value = stats[name]
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
+            got = f"dtype {value.dtype}" if isinstance(value, np.ndarray) else repr(value)
+            raise CheckpointError(f"{where}: {name} must be real numbers, got {got}")
+        if value.shape != flat:
+            raise CheckpointError(f"{where}: {name} must have shape {flat} (the "
+                                  f"{shape[0]}x{shape[1]} input_shape), got {value.shape}")
+        bad = ~np.isfinite(value) | ((value <= 0) if name == "std" else False)
+        if bad.any():
+            at = int(np.argmax(bad))
+            rule = "finite and positive" if name == "std" else "finite"
+            raise CheckpointError(f"{where}: {name} must be {rule}, got {value[at].item()!r} at "
+                                  f"[{at}]")
+    return data.Standardization(stats["mean"], stats["std"])
 
 
 # --- pictures to grayscale ---------------------------------------------------------------

@@ -228,11 +228,126 @@ def test_predict_errors_name_the_path(trained, tmp_path, capsys):
         predict.load_model(lone)
     spec = json.loads((out / "model.json").read_text())
     (lone / "model.json").write_text(json.dumps({**spec, "sizes": [50, 10]}))
-    with pytest.raises(CheckpointError, match=re.escape(f"{lone / 'params.npz'}: params[0]")):
+    with pytest.raises(CheckpointError, match=re.escape(
+            f"{lone / 'model.json'}: sizes [50, 10] do not match the params: "
+            f"{lone / 'params.npz'} holds dense layers of widths [100, 10]")):
         predict.load_model(lone)
     with pytest.raises(SystemExit) as exit_info:
         predict.main([str(missing), "--model", str(out)])
     assert exit_info.value.code == 2 and str(missing) in capsys.readouterr().err
+
+
+def model_folder(out, tmp_path, *, stats=None, **fields):
+    """A copy of the trained folder ``out`` with model.json's ``fields`` replaced (a value
+    of ``...`` removes the field) and, given ``stats``, another standardization.npz."""
+    folder = tmp_path / "model"
+    folder.mkdir(exist_ok=True)
+    for name in ("params.npz", "standardization.npz"):
+        (folder / name).write_bytes((out / name).read_bytes())
+    spec = json.loads((out / "model.json").read_text())
+    spec.update(fields)
+    spec = {key: value for key, value in spec.items() if value is not ...}
+    (folder / "model.json").write_text(json.dumps(spec))
+    if stats is not None:
+        (folder / "standardization.npz").unlink()
+        io.save_tree(folder / "standardization.npz", stats)
+    return folder
+
+
+def test_predict_refuses_class_names_that_do_not_match_the_outputs(trained, tmp_path, capsys):
+    """Issue 13: 3 names for 10 outputs printed `b (43.1%)`, or an IndexError for class 4."""
+    out, _ = trained
+    folder = model_folder(out, tmp_path, class_names=["a", "b", "c"])
+    spec_path = re.escape(str(folder / "model.json"))
+    with pytest.raises(CheckpointError, match=f"{spec_path}: class_names holds 3 names, but "
+                                              f"the network has 10 outputs"):
+        predict.load_model(folder)
+    seven().save(tmp_path / "seven.png")
+    with pytest.raises(SystemExit) as exit_info:
+        predict.main([str(tmp_path / "seven.png"), "--model", str(folder)])
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2 and "class_names holds 3 names" in captured.err
+    assert captured.out == ""
+
+
+SPEC_FAULTS = [  # (model.json fields, what the error says after "model.json: ")
+    ({"input_shape": 64}, "input_shape must be a list of 2 positive integers (rows, "
+                          "columns), got 64"),
+    ({"input_shape": [8, 0]}, "input_shape must be a list of 2 positive integers"),
+    ({"input_shape": [8, 8, 1]}, "input_shape must be a list of 2 positive integers"),
+    ({"input_shape": [8.0, 8]}, "input_shape must be a list of 2 positive integers"),
+    ({"input_shape": [7, 7], "input_fit": 7}, "input_shape [7, 7] gives 49 inputs, but the "
+                                              "first layer of "),
+    ({"input_fit": 20}, "input_fit must be at most the input's rows and columns (8), got 20"),
+    ({"input_fit": 0}, "input_fit must be a positive integer, got 0"),
+    ({"input_fit": "8"}, "input_fit must be a positive integer, got '8'"),
+    ({"input_shape": [4, 16]}, "input_fit must be at most the input's rows and columns (4)"),
+    ({"sizes": 100}, "sizes must be a non-empty list of positive integers (the dense "
+                     "layers' widths), got 100"),
+    ({"sizes": []}, "sizes must be a non-empty list of positive integers (the dense "
+                    "layers' widths), got []"),
+    ({"sizes": [100, True]}, "sizes must be a non-empty list of positive integers"),
+    ({"sizes": [50, 10]}, "sizes [50, 10] do not match the params: "),
+    ({"sizes": [100, 10, 10]}, "sizes [100, 10, 10] do not match the params: "),
+    ({"activation": "swish"}, "activation must be one of "),
+    ({"activation": 3}, "activation must be one of "),
+    ({"class_names": "0123456789"}, "class_names must be a list of distinct strings"),
+    ({"class_names": list(range(10))}, "class_names must be a list of distinct strings"),
+    ({"class_names": ["a"] * 10}, "class_names must be a list of distinct strings"),
+    ({"params": 5}, "params must be the name of a file in the model folder, got 5"),
+    ({"params": "other.npz"}, "params names other.npz, which the folder does not hold"),
+    ({"standardization": None}, "standardization must be the name of a file in the model "
+                                "folder, got None"),
+    ({"preprocess": ["box"]}, "preprocess must be one of box, strokes, got ['box']"),
+    ({"dataset": 7}, "dataset must be a string, got 7"),
+]
+
+
+@pytest.mark.parametrize("fields, message", SPEC_FAULTS)
+def test_predict_validates_each_model_json_field(trained, tmp_path, fields, message):
+    """Issue 13: a malformed model.json (input_shape 64, input_fit 20 for an 8x8 input, ...)
+    ended in TypeError or ValueError tracebacks, or loaded and answered nonsense."""
+    out, _ = trained
+    folder = model_folder(out, tmp_path, **fields)
+    with pytest.raises(CheckpointError, match=re.escape(f"{folder / 'model.json'}: {message}")):
+        predict.load_model(folder)
+
+
+def test_predict_refuses_a_model_json_that_is_not_an_object(trained, tmp_path):
+    out, _ = trained
+    folder = model_folder(out, tmp_path)
+    (folder / "model.json").write_text("[1, 2]")
+    with pytest.raises(CheckpointError, match=re.escape(
+            f"{folder / 'model.json'} must hold a JSON object, got a list")):
+        predict.load_model(folder)
+
+
+STATS_FAULTS = [  # (standardization.npz's tree, what the error says after its path)
+    (lambda m, s: {"mean": m, "std": np.zeros_like(s)},
+     "std must be finite and positive, got 0.0 at [0]"),
+    (lambda m, s: {"mean": m, "std": np.where(np.arange(64) == 5, -1.0, s)},
+     "std must be finite and positive, got -1.0 at [5]"),
+    (lambda m, s: {"mean": np.where(np.arange(64) == 3, np.nan, m), "std": s},
+     "mean must be finite, got nan at [3]"),
+    (lambda m, s: {"mean": m[:63], "std": s[:63]},
+     "mean must have shape (64,) (the 8x8 input_shape), got (63,)"),
+    (lambda m, s: {"mean": m, "std": s.astype(complex)},
+     "std must be real numbers, got dtype complex128"),
+    (lambda m, s: {"mean": m}, "must hold mean and std, got mean"),
+    (lambda m, s: [m, s], "must hold mean and std, got a list"),
+]
+
+
+@pytest.mark.parametrize("tree, message", STATS_FAULTS)
+def test_predict_validates_the_standardization(trained, tmp_path, tree, message):
+    """Issue 13: std = 0 in the standardisation gave a traceback, not a named field."""
+    out, _ = trained
+    saved = io.load_tree(out / "standardization.npz")
+    mean, std = np.array(saved["mean"]), np.array(saved["std"])
+    folder = model_folder(out, tmp_path, stats=tree(mean, std))
+    with pytest.raises(CheckpointError, match=re.escape(
+            f"{folder / 'standardization.npz'} (model.json's standardization): {message}")):
+        predict.load_model(folder)
 
 
 # --- bug_zoo.py --------------------------------------------------------------------------

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -261,14 +263,25 @@ def read_image(path: str | Path, *, invert: bool = False) -> tuple[np.ndarray, f
     """``gray_of`` the image file at ``path``.
 
     Raises:
-      DataError: ``path`` is missing, a folder, or not an image Pillow can read.
+      DataError: ``path`` is missing, a folder, not an image Pillow can read, or its header
+        claims more pixels than Pillow's ``Image.MAX_IMAGE_PIXELS`` (a decompression bomb:
+        decoding it could take all memory).
     """
     path = Path(path)
     if path.is_dir():
         raise DataError(f"predict: {path} is a folder, not an image")
     try:
-        with Image.open(path) as image:
-            return gray_of(image, invert=invert)
+        # Pillow only warns up to twice its limit; here the limit is the limit
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return gray_of(image, invert=invert)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        claimed = f"{int(found[1]):,} pixels" if found else f"too many pixels ({e})"
+        raise DataError(f"predict: {path}: its header claims {claimed}, more than the "
+                        f"{Image.MAX_IMAGE_PIXELS:,} that Pillow decodes safely "
+                        f"(PIL.Image.MAX_IMAGE_PIXELS); shrink the image first") from None
     except FileNotFoundError:
         raise DataError(f"predict: image {path} does not exist") from None
     except (UnidentifiedImageError, OSError) as e:

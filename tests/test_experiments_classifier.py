@@ -7,6 +7,7 @@ that folder goes on sys.path here (the scripts themselves never touch it).
 import json
 import re
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -268,6 +269,34 @@ def test_predict_refuses_class_names_that_do_not_match_the_outputs(trained, tmp_
     captured = capsys.readouterr()
     assert exit_info.value.code == 2 and "class_names holds 3 names" in captured.err
     assert captured.out == ""
+
+
+def png_header(path, width, height):
+    """A PNG whose header claims width x height pixels and that holds none."""
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("width, height", [(40000, 40000), (10000, 9000)])
+def test_predict_refuses_an_image_too_large_to_decode(trained, tmp_path, capsys, width,
+                                                       height):
+    """Issue 13: a PNG claiming 40000x40000 ended in PIL's DecompressionBombError (and one
+    just over Pillow's limit in its DecompressionBombWarning, an error under pytest)."""
+    out, _ = trained
+    model = predict.load_model(out)
+    bomb = png_header(tmp_path / "bomb.png", width, height)
+    limit = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(DataError, match=re.escape(
+            f"{bomb}: its header claims {width * height:,} pixels, more than the {limit:,}")):
+        predict.predict_image(bomb, model)
+    with pytest.raises(SystemExit) as exit_info:
+        predict.main([str(bomb), "--model", str(out)])
+    assert exit_info.value.code == 2 and f"{width * height:,} pixels" in capsys.readouterr().err
 
 
 SPEC_FAULTS = [  # (model.json fields, what the error says after "model.json: ")

@@ -92,11 +92,11 @@ def dense(
     # the outer product x.T @ dy of a batch of one
     def forward(params, x):
         W, b = params["W"], params["b"]
-        return namespace(x).dot(x, W) + b, DenseCache(x, W)
+        return namespace(x, W).dot(x, W) + b, DenseCache(x, W)
 
     def backward(cache, dy, need_dx=True):
         x, W = cache
-        xp = namespace(dy)
+        xp = namespace(dy, x, W)
         dx = xp.dot(dy, W.T) if need_dx else None
         return dx, {"W": xp.dot(x.T, dy), "b": dy.sum(axis=0)}
 

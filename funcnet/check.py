@@ -16,6 +16,20 @@ the one-sided differences; an element whose mismatch is explained because the
 two sides disagree and the hand-written value equals one of them is counted
 as a *kink*, reported, and not a failure.
 
+Ties. Where several corners meet at one point (a max over windows of equal
+values: a conv over an all-zero patch feeding a max pool) the gradient is not
+defined, and each referee picks its own value: the backward takes the first
+maximum of every window, ``jax.grad`` splits among the tied entries, and the
+differences give the average of the two one-sided slopes. The hand-written
+value is then neither slope. Such an element is a *tie* (a kink of its own
+kind, reported, not a failure) when, with every other input moved a tiny
+random step (``1e-6``), the slope along it is neither one-sided slope at one
+of 16 such nearby points. One corner alone only ever shows its two sides
+there, so a wrong value at a single corner (relu at 0) still fails. At a tie
+no value can be judged from outside. Both the jax
+and the finite-difference columns leave kinks and ties out. Classifying needs
+the differences: with ``oracles=("jax",)`` alone a mismatch at a kink fails.
+
 Relative error is the cs231n one, ``|a - b| / max(|a| + |b|, floor)``, taken
 as the maximum over a leaf's elements. The floor is 1e-8, or a millionth of
 the largest gradient in the check if that is more (a gradient that is zero
@@ -42,7 +56,13 @@ import numpy as np
 
 from funcnet import random
 from funcnet import tree as ftree
-from funcnet.errors import ArgumentError, GradientCheckError
+from funcnet.errors import (
+    ArgumentError,
+    ArrayTypeError,
+    GradientCheckError,
+    StructureError,
+    describe,
+)
 from funcnet.layers._base import Layer, math_of
 from funcnet.losses import Loss
 from funcnet.losses import math_of as loss_math_of
@@ -78,6 +98,22 @@ SCALE_FLOOR_NUMERICAL = 1e-4
 _SIDE_MATCH = 1e-4
 #: ...while the two sides differ by at least this many times more.
 _SIDES_RATIO = 10.0
+#: An element whose one-sided differences differ by more than this (relative) may sit on
+#: several corners at once; only such an element is tested for a tie.
+_SIDES_DIFFER = 1e-6
+#: The tie test moves every other float element by this times standard normal noise: far
+#: inside the differences' step (no farther corner is reached), far above rounding (ties
+#: break)...
+_TIE_SHIFT = 1e-6
+#: ...and takes the slope there with differences of this step forward and backward; a point
+#: where the two disagree (a corner within the step) gives no slope.
+_TIE_STEP = 1e-8
+#: How many nearby points the tie test tries (from a fixed key: a check is a pure function
+#: of its inputs).
+_TIE_SAMPLES = 16
+_TIE_SEED = 0
+#: A nearby slope within this (relative) of a one-sided slope is that slope.
+_TIE_MATCH = 1e-3
 
 
 def _elementwise_error(a: Any, b: Any, floor: float = ERROR_FLOOR) -> np.ndarray:
@@ -146,6 +182,49 @@ def _differences(f: Callable[[Any], Any], tree: Any, h: float):
     return central, left, right, 4 * np.finfo(np.float64).eps * largest / h
 
 
+def _nearby_slopes(f: Callable[[Any], Any], tree: Any, wanted: list):
+    """Slopes of scalar ``f`` along the ``wanted`` elements, at points near ``tree``.
+
+    ``wanted`` holds one boolean mask per leaf of ``tree`` (None for a leaf
+    without wanted elements). Each of ``_TIE_SAMPLES`` points moves every float
+    element but the wanted one by ``_TIE_SHIFT`` times standard normal noise
+    drawn from a fixed key. There, the two-point differences of step
+    ``_TIE_STEP`` forward and backward along the element are both taken: where
+    they disagree a corner lies within the step, and the slope is NaN (no
+    clean slope at that point).
+
+    Returns one array per leaf, ``(samples, *leaf.shape)`` (NaN where not
+    wanted; None for a leaf without wanted elements), and the rounding noise of
+    those slopes, ``4 eps max|f| / step``.
+    """
+    flat = ftree.leaves(tree)
+    slopes = [None if mask is None or not mask.any()
+              else np.full((_TIE_SAMPLES, *mask.shape), np.nan) for mask in wanted]
+    largest = 0.0
+    for sample, k in enumerate(random.split(random.key(_TIE_SEED), _TIE_SAMPLES)):
+        moved = [np.asarray(leaf) + _TIE_SHIFT * random.normal(leaf_key, np.shape(leaf))
+                 if _is_float(leaf) else leaf
+                 for leaf, leaf_key in zip(flat, random.split(k, len(flat)), strict=True)]
+        for i, out in enumerate(slopes):
+            if out is None:
+                continue
+            for index in zip(*np.nonzero(wanted[i]), strict=True):
+                values = []
+                for step in (0.0, _TIE_STEP, -_TIE_STEP):
+                    bumped = np.array(moved[i], copy=True)
+                    bumped[index] = flat[i][index] + step  # the element itself stays put
+                    trial = list(moved)
+                    trial[i] = bumped
+                    values.append(float(f(ftree.unflatten_as(tree, trial))))
+                largest = max(largest, *map(abs, values))
+                ahead = (values[1] - values[0]) / _TIE_STEP
+                behind = (values[0] - values[2]) / _TIE_STEP
+                noise = 4 * np.finfo(np.float64).eps * largest / _TIE_STEP
+                if abs(ahead - behind) <= max(_TIE_MATCH * (abs(ahead) + abs(behind)), noise):
+                    out[(sample, *index)] = (ahead + behind) / 2
+    return slopes, 4 * np.finfo(np.float64).eps * largest / _TIE_STEP
+
+
 def numerical_gradient(f: Callable[[Any], Any], tree: Any, *, h: float = STEP) -> Any:
     """Central differences (five-point) of a scalar ``f`` at every float leaf of ``tree``.
 
@@ -169,9 +248,10 @@ class LeafCheck(NamedTuple):
     shape: tuple[int, ...]
     error_jax: float | None  # max relative error against jax.grad (None: not checked)
     error_numerical: float | None  # max relative error against central differences
-    kinks: int  # elements whose mismatch a kink explains
+    kinks: int  # elements whose mismatch a kink explains (ties included)
     worst_index: tuple[int, ...] | None  # where the largest unexplained error sits
     ok: bool
+    ties: int = 0  # of the kinks, those where several corners meet (see the module docstring)
 
 
 class GradReport(NamedTuple):
@@ -189,8 +269,13 @@ class GradReport(NamedTuple):
 
     @property
     def kinks(self) -> int:
-        """How many elements sat on a kink, over all leaves."""
+        """How many elements sat on a kink, over all leaves (ties included)."""
         return sum(leaf.kinks for leaf in self.leaves)
+
+    @property
+    def ties(self) -> int:
+        """How many of the kinks are ties, over all leaves."""
+        return sum(leaf.ties for leaf in self.leaves)
 
     def __str__(self) -> str:
         def fmt(e: float | None) -> str:
@@ -203,9 +288,14 @@ class GradReport(NamedTuple):
             rows.append(f"  {leaf.path:<28}{str(leaf.shape):<14}{fmt(leaf.error_jax):>10}"
                         f"{fmt(leaf.error_numerical):>12}{leaf.kinks:>7}  "
                         f"{'yes' if leaf.ok else 'NO at ' + str(leaf.worst_index)}")
-        if self.kinks:
+        if self.kinks > self.ties:
             rows.append("  kinks: the central difference straddles a corner (relu at 0, a tie "
                         "in a max); the hand-written value equals one one-sided slope there.")
+        if self.ties:
+            rows.append(f"  ties ({self.ties} of the kinks): several corners meet there (a max "
+                        "over equal values, as a conv gives on an all-zero patch); the "
+                        "backward, jax.grad and the differences each pick a different valid "
+                        "slope, so these elements are not judged.")
         return "\n".join(rows)
 
     def raise_if_failed(self) -> GradReport:
@@ -215,8 +305,30 @@ class GradReport(NamedTuple):
         return self
 
 
-def _jax_gradient(objective: Callable[[Any], Any], tree: Any) -> list:
-    """``jax.grad`` of ``objective`` in float64 with respect to the float leaves of ``tree``."""
+#: What to change when jax.grad cannot trace a forward, by the error jax raised.
+_NUMPY_CALL = (
+    "{who} converted the array jax.grad passes in (the referee traces the very same code) "
+    "to a numpy array, as np.logaddexp(0.0, x) does: expected array math through the "
+    "input's own namespace, xp = x.__array_namespace__() (numpy >= 2 and jax arrays), then "
+    "xp.logaddexp(0.0, x), or array methods such as x.sum(), in forward and backward alike, "
+    "so that one code runs on numpy, under jax.grad and under jax.jit; to check against "
+    "finite differences alone, pass oracles=('numerical',)"
+)
+_VALUE_READ = (
+    "{who} read an array's value in Python (if x > 0, float(x), int(x)), which the arrays "
+    "jax.grad passes in do not have: expected array operations throughout, such as "
+    "xp.where(x > 0, a, b) with xp = x.__array_namespace__(); to check against finite "
+    "differences alone, pass oracles=('numerical',)"
+)
+
+
+def _jax_gradient(objective: Callable[[Any], Any], tree: Any, who: str) -> list:
+    """``jax.grad`` of ``objective`` in float64 with respect to the float leaves of ``tree``.
+
+    Raises ``ArrayTypeError`` naming ``who`` (the layer's forward, the loss's
+    forward, the objective) when jax cannot trace it: numpy called on a traced
+    array, or an array's value read in Python.
+    """
     try:
         import jax
         import jax.numpy as jnp
@@ -235,14 +347,22 @@ def _jax_gradient(objective: Callable[[Any], Any], tree: Any) -> list:
             return objective(ftree.unflatten_as(tree, trial))
 
         floats = [jnp.asarray(flat[i], dtype=jnp.float64) for i in where]
-        grads = jax.jit(jax.grad(on_floats))(floats)  # one compile, not one per primitive
+        try:
+            grads = jax.jit(jax.grad(on_floats))(floats)  # one compile, not one per primitive
+        except jax.errors.TracerArrayConversionError as error:
+            raise ArrayTypeError(_NUMPY_CALL.format(who=who)) from error
+        except (jax.errors.ConcretizationTypeError,
+                jax.errors.TracerIntegerConversionError) as error:
+            raise ArrayTypeError(_VALUE_READ.format(who=who)) from error
         out = [None] * len(flat)
         for i, g in zip(where, grads, strict=True):
             out[i] = np.asarray(g, dtype=np.float64)
     return out
 
 
-def _judge(name, paths, flat, hand, reference_jax, numeric, tol_jax, tol_numerical):
+def _judge(name, paths, flat, hand, reference_jax, numeric, tol_jax, tol_numerical, nearby):
+    """One ``LeafCheck`` per float leaf; ``nearby(masks)`` is ``_nearby_slopes`` at the check's
+    own function and point, called only when some element may be a tie."""
     central, left, right, noise = numeric if numeric is not None else (None,) * 4
     scale = max((float(np.max(np.abs(np.asarray(g, dtype=np.float64)), initial=0.0))
                  for g, leaf in zip(hand, flat, strict=True) if _is_float(leaf)), default=0.0)
@@ -250,7 +370,7 @@ def _judge(name, paths, flat, hand, reference_jax, numeric, tol_jax, tol_numeric
     # Below the rounding noise of the differences no verdict is possible: an element is
     # compared relative to at least noise / tolerance.
     floor = max(ERROR_FLOOR, SCALE_FLOOR_NUMERICAL * scale, (noise or 0.0) / tol_numerical)
-    leaves = []
+    hands, corners, maybe_tie = {}, {}, {}
     for i, (path, leaf) in enumerate(zip(paths, flat, strict=True)):
         if not _is_float(leaf):
             continue
@@ -259,13 +379,31 @@ def _judge(name, paths, flat, hand, reference_jax, numeric, tol_jax, tol_numeric
             raise GradientCheckError(
                 f"gradient check of {name}: the hand-written gradient of {path} has shape "
                 f"{h.shape}, expected {np.shape(leaf)}")
-        kink = np.zeros(h.shape, bool)
+        hands[i] = h
+        corners[i] = maybe_tie[i] = np.zeros(h.shape, bool)
         if central is not None:
+            mismatch = _elementwise_error(h, central[i], floor) > tol_numerical
             side = np.minimum(_elementwise_error(h, left[i], floor),
                               _elementwise_error(h, right[i], floor))
-            kink = ((_elementwise_error(h, central[i], floor) > tol_numerical)
-                    & (side < _SIDE_MATCH)
-                    & (_elementwise_error(left[i], right[i], floor) > _SIDES_RATIO * side))
+            sides = _elementwise_error(left[i], right[i], floor)
+            corners[i] = mismatch & (side < _SIDE_MATCH) & (sides > _SIDES_RATIO * side)
+            # the sides differ, yet the hand-written value is neither: maybe several corners
+            maybe_tie[i] = mismatch & ~corners[i] & (sides > _SIDES_DIFFER)
+    ties = {i: np.zeros(h.shape, bool) for i, h in hands.items()}
+    if any(mask.any() for mask in maybe_tie.values()):
+        slopes, slope_noise = nearby([maybe_tie.get(i) for i in range(len(flat))])
+        lowest = max(floor, slope_noise / _TIE_MATCH)
+        for i, mask in maybe_tie.items():
+            if slopes[i] is None:
+                continue
+            clean = ~np.isnan(slopes[i])
+            seen = np.where(clean, slopes[i], 0.0)
+            one_sided = np.minimum(_elementwise_error(seen, left[i], lowest),
+                                   _elementwise_error(seen, right[i], lowest)) < _TIE_MATCH
+            ties[i] = mask & (clean & ~one_sided).any(axis=0)
+    leaves = []
+    for i, h in hands.items():
+        kink = corners[i] | ties[i]
         bad = np.zeros(h.shape, bool)
         errs = {}
         for label, ref, tol, lowest in (("jax", reference_jax, tol_jax, lowest_jax),
@@ -280,8 +418,8 @@ def _judge(name, paths, flat, hand, reference_jax, numeric, tol_jax, tol_numeric
         if bad.any():
             worst_flat = np.argmax(np.where(bad, 1.0, 0.0))
             worst = tuple(int(j) for j in np.unravel_index(worst_flat, h.shape))
-        leaves.append(LeafCheck(path, tuple(h.shape), errs["jax"], errs["numerical"],
-                                int(kink.sum()), worst, not bad.any()))
+        leaves.append(LeafCheck(paths[i], tuple(h.shape), errs["jax"], errs["numerical"],
+                                int(kink.sum()), worst, not bad.any(), int(ties[i].sum())))
     return leaves
 
 
@@ -301,8 +439,18 @@ def check_function(
     """Check ``hand_gradient`` (a tree like ``tree``) as the gradient of scalar ``objective``.
 
     ``objective`` must be written with the namespace of its inputs, so jax can
-    trace it. Only float leaves are checked.
+    trace it (else ``ArrayTypeError`` says what to change, as in
+    ``check_layer``). Only float leaves are checked.
     """
+    report = _check(objective, hand_gradient, tree, name=name, root=root,
+                    who=f"check_function: the objective of {name}", oracles=oracles,
+                    tol_jax=tol_jax, tol_numerical=tol_numerical, h=h)
+    return report.raise_if_failed() if raise_on_failure else report
+
+
+def _check(objective, hand_gradient, tree, *, name, root, who, oracles=("jax", "numerical"),
+           tol_jax=TOL_JAX, tol_numerical=TOL_NUMERICAL, h=STEP) -> GradReport:
+    """``check_function`` without raising on failure; ``who`` names the traced code in errors."""
     unknown = set(oracles) - {"jax", "numerical"}
     if unknown or not oracles:
         raise ArgumentError(f"check: oracles must be a non-empty subset of ('jax', "
@@ -315,11 +463,25 @@ def check_function(
     if len(hand_flat) != len(flat):
         ftree.assert_same_structure(tree, hand_gradient, who=f"gradient check of {name}",
                                     expected_name="inputs", actual_name="hand gradient")
-    reference = _jax_gradient(objective, tree) if "jax" in oracles else None
+    reference = _jax_gradient(objective, tree, who) if "jax" in oracles else None
     numeric = _differences(objective, tree, h) if "numerical" in oracles else None
-    report = GradReport(name, tuple(_judge(name, paths, flat, hand_flat, reference, numeric,
-                                           tol_jax, tol_numerical)), tol_jax, tol_numerical)
-    return report.raise_if_failed() if raise_on_failure else report
+    leaves = _judge(name, paths, flat, hand_flat, reference, numeric, tol_jax, tol_numerical,
+                    lambda wanted: _nearby_slopes(objective, tree, wanted))
+    return GradReport(name, tuple(leaves), tol_jax, tol_numerical)
+
+
+def _check_dparams(name: str, params: Any, dparams: Any) -> None:
+    """``dparams`` must have exactly the structure of ``params``: the optimizers' own rule."""
+    if isinstance(params, tuple) and not params and not (
+            isinstance(dparams, tuple) and not dparams):
+        empty = isinstance(dparams, dict | list) and not dparams  # {} or [] shown as such
+        got = f"{dparams!r} ({describe(dparams)})" if empty else describe(dparams)
+        raise StructureError(
+            f"check_layer: {name}.backward returned dparams {got} for a layer without "
+            f"parameters; expected (), the structure of its params == (), which the optimizers "
+            f"require of gradients")
+    ftree.assert_same_structure(params, dparams, who=f"check_layer: {name}.backward",
+                                expected_name="params", actual_name="dparams")
 
 
 def check_layer(
@@ -337,7 +499,27 @@ def check_layer(
     Everything is cast to float64 first. ``dy`` defaults to standard normal
     noise from ``seed``. ``forward_kwargs`` passes ``key``/``train``/``state``
     to an extended layer. ``options`` go to ``check_function`` (oracles,
-    tolerances, step, ``raise_on_failure``).
+    tolerances, step, ``raise_on_failure``). The report is named by
+    ``layer.name``.
+
+    jax.grad, the referee, runs the layer's own forward on jax arrays. A
+    forward that calls numpy on its input (``np.logaddexp(0.0, x)``) or reads
+    an array's value in Python (``if x > 0``) cannot run there, and would fail
+    ``fit(jit=True)`` as well, so the check does not fall back to finite
+    differences by itself: it raises and says what to change. Array math in
+    forward and backward goes through the input's namespace, ``xp =
+    x.__array_namespace__()`` (numpy >= 2 and jax arrays), or array methods
+    (``x.sum()``). ``oracles=("numerical",)`` checks such a layer against the
+    differences alone.
+
+    Raises:
+      ArrayTypeError: jax cannot trace ``layer``'s forward (see above); the
+        message names the layer.
+      StructureError: ``dparams`` does not have exactly the structure of
+        ``params`` (a layer without parameters returns ``()``, not ``{}`` or
+        ``[]``): the rule the optimizers apply to gradients.
+      GradientCheckError: a hand-written gradient of the wrong shape; with
+        ``raise_on_failure=True``, any failure (the message is the table).
     """
     kwargs = dict(forward_kwargs or {})
     inputs = _as_float64({"params": params, "x": x})
@@ -346,6 +528,7 @@ def check_layer(
         dy = random.normal(random.key(seed), np.shape(y))
     dy = np.asarray(dy, dtype=np.float64)
     dx, dparams = layer.backward(cache, dy)
+    _check_dparams(layer.name, params, dparams)
     forward = math_of(layer)[0]
 
     def objective(t):
@@ -355,7 +538,8 @@ def check_layer(
     # dm-tree flattens the dict in sorted key order: "params" before "x".
     hand = {"params": dparams, "x": dx}
     raise_on_failure = options.pop("raise_on_failure", False)  # after renaming, below
-    report = check_function(objective, hand, inputs, name=layer.name, **options)
+    report = _check(objective, hand, inputs, name=layer.name,
+                    who=f"check_layer: {layer.name}.forward", root="", **options)
     renamed = [leaf._replace(path=leaf.path.replace("['x']", "x", 1).replace(
         "['params']", "params", 1)) for leaf in report.leaves]
     renamed.sort(key=lambda leaf: not leaf.path.startswith("x"))  # x first, then params
@@ -363,9 +547,13 @@ def check_layer(
     return report.raise_if_failed() if raise_on_failure else report
 
 
-def check_loss(loss: Loss, pred: Any, target: Any, *, name: str = "loss",
+def check_loss(loss: Loss, pred: Any, target: Any, *, name: str | None = None,
                **options: Any) -> GradReport:
-    """Check ``loss.backward`` (``dpred``) at ``(pred, target)``; ``options`` as ``check_layer``."""
+    """Check ``loss.backward`` (``dpred``) at ``(pred, target)``; ``options`` as ``check_layer``.
+
+    The report is named ``name``, by default the loss's own ``loss.name``.
+    """
+    name = loss.name if name is None else name
     pred = np.asarray(pred, dtype=np.float64)
     target = _as_float64(target) if _is_float(target) else target
     _, cache = loss.forward(pred, target)  # checked once, here
@@ -375,5 +563,7 @@ def check_loss(loss: Loss, pred: Any, target: Any, *, name: str = "loss",
     def objective(p):
         return forward(p, target)[0]
 
-    name = getattr(loss.forward, "__qualname__", name).removesuffix(".forward")
-    return check_function(objective, dpred, pred, name=name, root="pred", **options)
+    raise_on_failure = options.pop("raise_on_failure", False)
+    report = _check(objective, dpred, pred, name=name, root="pred",
+                    who=f"check_loss: {name}.forward", **options)
+    return report.raise_if_failed() if raise_on_failure else report

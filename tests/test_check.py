@@ -11,6 +11,9 @@ fails under the default tolerances, each oracle's own.
 
 from __future__ import annotations
 
+import re
+from typing import Any, NamedTuple
+
 import numpy as np
 import pytest
 from helpers import assert_bitwise_equal, snapshot
@@ -20,13 +23,21 @@ from hypothesis import strategies as st
 from funcnet import layers as L
 from funcnet import losses, random, tree
 from funcnet.check import (
+    TOL_JAX,
+    TOL_NUMERICAL,
     check_function,
     check_layer,
     check_loss,
     numerical_gradient,
     relative_error,
 )
-from funcnet.errors import ArgumentError, GradientCheckError, ShapeError, StructureError
+from funcnet.errors import (
+    ArgumentError,
+    ArrayTypeError,
+    GradientCheckError,
+    ShapeError,
+    StructureError,
+)
 
 SEEDS = st.integers(0, 2**16)
 
@@ -452,3 +463,179 @@ def test_a_bias_feeding_batch_norm_is_judged_against_the_scale_of_the_check(jax)
         if not report.ok:
             failures.append(str(report))
     assert not failures, failures[0]
+
+
+# --- a layer of one's own (issue 14) ----------------------------------------------------------
+
+
+class _SoftplusCache(NamedTuple):
+    x: Any
+
+
+def _softplus(forward_math, name="softplus"):
+    """A user's softplus from three plain functions; ``forward_math(x)`` is its forward."""
+    def init(key, in_shape):
+        return (), in_shape
+
+    def forward(params, x):
+        return forward_math(x), _SoftplusCache(x)
+
+    def backward(cache, dy):
+        xp = cache.x.__array_namespace__()
+        return dy / (1 + xp.exp(-cache.x)), ()
+
+    return L.Layer(init, forward, backward, name=name)
+
+
+X_SOFTPLUS = np.array([[0.3, -1.2, 2.0], [1.1, 0.0, -0.4]])
+
+
+def test_a_forward_in_plain_numpy_is_named_with_what_to_change(jax):
+    layer = _softplus(lambda x: np.logaddexp(0.0, x))
+    with pytest.raises(ArrayTypeError, match=r"check_layer: softplus\.forward converted the "
+                                             r"array jax\.grad passes in .* to a numpy array, "
+                                             r"as np\.logaddexp\(0\.0, x\) does: expected "
+                                             r"array math through the input's own namespace, "
+                                             r"xp = x\.__array_namespace__\(\)") as caught:
+        check_layer(layer, (), X_SOFTPLUS)
+    assert isinstance(caught.value.__cause__, jax.errors.TracerArrayConversionError)
+    assert "oracles=('numerical',)" in str(caught.value)
+    # the change the message asks for, and the way out it offers
+    fixed = _softplus(lambda x: x.__array_namespace__().logaddexp(0.0, x))
+    assert check_layer(fixed, (), X_SOFTPLUS).ok
+    assert check_layer(layer, (), X_SOFTPLUS, oracles=("numerical",)).ok
+
+
+def test_a_forward_that_reads_an_array_value_in_python_is_named(jax):
+    layer = _softplus(lambda x: x if float(x.max()) > 100 else
+                      x.__array_namespace__().logaddexp(0.0, x), name="branchy")
+    with pytest.raises(ArrayTypeError, match=r"check_layer: branchy\.forward read an array's "
+                                             r"value in Python \(if x > 0, float\(x\), int\(x\)\)"
+                                             r".*expected array operations throughout, such as "
+                                             r"xp\.where\(x > 0, a, b\)"):
+        check_layer(layer, (), X_SOFTPLUS)
+
+
+def test_a_loss_or_objective_in_plain_numpy_is_named(jax):
+    def forward(pred, target):
+        return np.square(pred - target).mean(), (pred - target, pred.size)
+
+    def backward(cache):
+        diff, size = cache
+        return 2 * diff / size
+
+    mine = losses.Loss(forward, backward, name="my_mse")
+    pred = np.array([[0.5, -1.0]])
+    with pytest.raises(ArrayTypeError, match=r"check_loss: my_mse\.forward converted"):
+        check_loss(mine, pred, np.zeros((1, 2)))
+    with pytest.raises(ArrayTypeError, match=r"check_function: the objective of cubes "
+                                             r"converted"):
+        check_function(lambda v: np.power(v, 3).sum(), 3 * pred ** 2, pred, name="cubes")
+
+
+def test_reports_use_the_name_field_of_a_users_layer_and_loss(jax):
+    layer = _softplus(lambda x: x.__array_namespace__().logaddexp(0.0, x))
+    report = check_layer(layer, (), X_SOFTPLUS)
+    assert report.name == "softplus", str(report)
+    assert str(report).startswith("gradient check of softplus (")
+
+    def forward(pred, target):
+        return ((pred - target) ** 2).mean(), (pred - target, pred.size)
+
+    def backward(cache):
+        diff, size = cache
+        return 2 * diff / size
+
+    pred = np.array([[0.5, -1.0]])
+    report = check_loss(losses.Loss(forward, backward, name="my_mse"), pred, np.zeros((1, 2)))
+    assert report.ok and report.name == "my_mse", str(report)
+    assert "<locals>" not in str(report)
+    renamed = check_loss(losses.Loss(forward, backward, name="my_mse"), pred,
+                         np.zeros((1, 2)), name="mine, renamed")
+    assert renamed.name == "mine, renamed"
+
+
+@pytest.mark.parametrize("dparams", [{}, []], ids=["dict", "list"])
+def test_a_parameterless_layer_must_return_the_empty_tuple_as_dparams(dparams):
+    """One rule with the optimizers: dparams has exactly params' structure, () here."""
+    relu = L.relu()
+
+    def backward(cache, dy):
+        dx, _ = relu.backward(cache, dy)
+        return dx, dparams
+
+    wrong = relu._replace(backward=backward, name="my_relu")
+    with pytest.raises(StructureError, match=rf"check_layer: my_relu\.backward returned dparams "
+                                             rf"{re.escape(repr(dparams))} \(a "
+                                             rf"{type(dparams).__name__}\) for a layer without "
+                                             rf"parameters; expected \(\)"):
+        check_layer(wrong, (), X_WITH_ZEROS, oracles=("numerical",))
+    # inside a network the same rule names the entry
+    net = L.serial(L.dense(3), wrong)
+    params, _ = net.init(random.key(0), (3,))
+    with pytest.raises(StructureError, match=r"check_layer: serial\.backward: dparams do not "
+                                             r"match the structure of params at params\[1\]: "
+                                             r"expected a tuple of length 0, got "):
+        check_layer(net, params, X_WITH_ZEROS, oracles=("numerical",))
+    assert check_layer(relu._replace(name="my_relu"), (), X_WITH_ZEROS,
+                       oracles=("numerical",)).ok
+
+
+# --- ties: several corners at one point ------------------------------------------------------
+
+
+def _conv_pool_on_digits():
+    """The issue's case: 8x8 digits (all-zero borders), conv2d(16, 3, padding=1), 2x2 max pool.
+    A conv over an all-zero patch gives its bias at every position, so the pool's windows tie
+    in every channel at once."""
+    from funcnet import data
+
+    x = data.digits(images=True).x[:4]
+    net = L.serial(L.conv2d(16, 3, padding=1), L.max_pool2d(2))
+    params, _ = net.init(random.key(0), x.shape[1:])
+    return net, params, x
+
+
+def test_max_pool_ties_after_a_conv_on_digits_are_kinks_not_errors(jax):
+    net, params, x = _conv_pool_on_digits()
+    report = check_layer(net, params, x)
+    assert report.ok, str(report)
+    (x_leaf,) = [leaf for leaf in report.leaves if leaf.path == "x"]
+    assert x_leaf.ties > 0 and x_leaf.kinks >= x_leaf.ties, str(report)
+    assert x_leaf.error_jax < TOL_JAX and x_leaf.error_numerical < TOL_NUMERICAL
+    assert f"ties ({report.ties} of the kinks)" in str(report)
+
+
+@pytest.mark.parametrize("where", ["dx", "dW"])
+def test_ties_do_not_hide_a_wrong_conv_backward(where, jax):
+    net, params, x = _conv_pool_on_digits()
+    conv = L.conv2d(16, 3, padding=1)
+
+    def backward(cache, dy, **options):
+        dx, grads = conv.backward(cache, dy, **options)
+        if where == "dx":
+            return -dx, grads
+        return dx, {"W": 2 * grads["W"], "b": grads["b"]}
+
+    buggy = L.serial(_replacing_backward(conv, backward), L.max_pool2d(2))
+    report = check_layer(buggy, params, x)
+    bad_path = "x" if where == "dx" else "params[0]['W']"
+    (leaf,) = [leaf for leaf in report.leaves if leaf.path == bad_path]
+    assert not report.ok and not leaf.ok and leaf.worst_index is not None, str(report)
+    assert leaf.error_jax > 0.1 and leaf.error_numerical > 0.1, str(report)
+
+
+def test_a_wrong_value_at_many_single_corners_is_no_tie(jax):
+    """Each zero of x is one relu corner: a slope of -1 there is wrong, whatever the nearby
+    points show (the tie test sees only the two sides of a single corner)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 30))
+    x[rng.random(x.shape) < 0.3] = 0.0
+    relu = L.relu()
+
+    def wrong_at_the_corners(cache, dy):
+        return np.where(x > 0, dy, np.where(x == 0, -dy, 0.0)), ()
+
+    report = check_layer(_replacing_backward(relu, wrong_at_the_corners), (), x)
+    assert not report.ok and report.ties == 0, str(report)
+    assert report.leaves[0].kinks == 0  # not one of the corners is excused

@@ -26,7 +26,8 @@ kind, reported, not a failure) when, with every other input moved a tiny
 random step (``1e-6``), the slope along it is neither one-sided slope at one
 of 16 such nearby points. One corner alone only ever shows its two sides
 there, so a wrong value at a single corner (relu at 0) still fails. At a tie
-no value can be judged from outside. Both the jax
+no value can be judged from outside; ``check_serial`` checks each layer alone,
+where a tie of the network is often a plain corner of one layer. Both the jax
 and the finite-difference columns leave kinks and ties out. Classifying needs
 the differences: with ``oracles=("jax",)`` alone a mismatch at a kink fails.
 
@@ -63,6 +64,7 @@ from funcnet.errors import (
     StructureError,
     describe,
 )
+from funcnet.layers import SerialCache, serial
 from funcnet.layers._base import Layer, math_of
 from funcnet.losses import Loss
 from funcnet.losses import math_of as loss_math_of
@@ -72,6 +74,7 @@ __all__ = [
     "relative_error",
     "check_layer",
     "check_loss",
+    "check_serial",
     "check_function",
     "GradReport",
     "LeafCheck",
@@ -255,17 +258,24 @@ class LeafCheck(NamedTuple):
 
 
 class GradReport(NamedTuple):
-    """A per-leaf gradient check report; ``str(report)`` is a table."""
+    """A per-leaf gradient check report; ``str(report)`` is a table.
+
+    ``parts`` (from ``check_serial``) holds one report per layer of a network,
+    each layer checked alone on the input it received; ``blame`` is the index
+    of the first that failed. ``notes`` are lines printed under the table.
+    """
 
     name: str
     leaves: tuple[LeafCheck, ...]
     tol_jax: float
     tol_numerical: float
+    parts: tuple[GradReport, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """True when every leaf passed (kinks explained count as passed)."""
-        return all(leaf.ok for leaf in self.leaves)
+        """True when every leaf passed (kinks explained count as passed), and every part."""
+        return all(leaf.ok for leaf in self.leaves) and all(part.ok for part in self.parts)
 
     @property
     def kinks(self) -> int:
@@ -276,6 +286,11 @@ class GradReport(NamedTuple):
     def ties(self) -> int:
         """How many of the kinks are ties, over all leaves."""
         return sum(leaf.ties for leaf in self.leaves)
+
+    @property
+    def blame(self) -> int | None:
+        """The index of the first part (a layer checked alone) that failed, or None."""
+        return next((i for i, part in enumerate(self.parts) if not part.ok), None)
 
     def __str__(self) -> str:
         def fmt(e: float | None) -> str:
@@ -296,7 +311,21 @@ class GradReport(NamedTuple):
                         "over equal values, as a conv gives on an all-zero patch); the "
                         "backward, jax.grad and the differences each pick a different valid "
                         "slope, so these elements are not judged.")
+        if self.parts:
+            rows.extend(self._blame_rows())
+        rows.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(rows)
+
+    def _blame_rows(self) -> list[str]:
+        if self.blame is not None:
+            part = self.parts[self.blame]
+            return ([f"  blame: {part.name}: its own backward disagrees with the referees on "
+                     f"the input it received; checked alone:"]
+                    + ["    " + row for row in str(part).splitlines()])
+        if all(leaf.ok for leaf in self.leaves):
+            return ["  blame: none; every layer passes its own check on the input it received"]
+        return ["  blame: no single layer; each passes its own check on the input it "
+                "received, so the mismatch comes from how their gradients compose"]
 
     def raise_if_failed(self) -> GradReport:
         """Raise ``GradientCheckError`` with the table if any leaf failed; else return self."""
@@ -500,7 +529,9 @@ def check_layer(
     noise from ``seed``. ``forward_kwargs`` passes ``key``/``train``/``state``
     to an extended layer. ``options`` go to ``check_function`` (oracles,
     tolerances, step, ``raise_on_failure``). The report is named by
-    ``layer.name``.
+    ``layer.name``. For a network built with ``serial``, ``check_serial``
+    also names the layer to blame; a failing report of a network says so in a
+    note.
 
     jax.grad, the referee, runs the layer's own forward on jax arrays. A
     forward that calls numpy on its input (``np.logaddexp(0.0, x)``) or reads
@@ -544,6 +575,95 @@ def check_layer(
         "['params']", "params", 1)) for leaf in report.leaves]
     renamed.sort(key=lambda leaf: not leaf.path.startswith("x"))  # x first, then params
     report = report._replace(leaves=tuple(renamed))
+    if isinstance(cache, SerialCache) and not report.ok:
+        report = report._replace(notes=(
+            f"{layer.name} is a network: check.check_serial(layers, params, x) checks each "
+            f"layer alone on the input it received and names the first that is wrong",))
+    return report.raise_if_failed() if raise_on_failure else report
+
+
+class _Received(NamedTuple):
+    """What one layer of a network received in a forward pass, and the cache it returned."""
+
+    x: Any
+    extras: dict
+    cache: Any
+
+    @property
+    def state(self) -> Any:
+        """The layer's new state: ``serial`` reads it here from a layer that takes state."""
+        return self.cache.state
+
+
+def _recording(layer: Layer) -> Layer:
+    """``layer`` with a forward whose cache also holds the input and extras it was given."""
+    def forward(params, x, **extras):
+        y, cache = layer.forward(params, x, **extras)
+        return y, _Received(x, extras, cache)
+
+    def backward(received, dy, **options):
+        return layer.backward(received.cache, dy, **options)
+
+    return Layer(layer.init, forward, backward, layer.name, layer.takes, layer.initial_state)
+
+
+def check_serial(
+    layers: Sequence[Layer],
+    params: Any,
+    x: Any,
+    dy: Any = None,
+    *,
+    name: str = "serial",
+    seed: int = 0,
+    forward_kwargs: dict | None = None,
+    **options: Any,
+) -> GradReport:
+    """Check ``serial(*layers)`` as ``check_layer`` does, then each layer alone, to blame one.
+
+    A wrong ``dx`` in one layer makes every layer upstream of it look wrong in
+    the network's table. Here each layer is also checked alone, with its own
+    random ``dy``, on the very input (and key, train flag and state) it
+    received in the network's forward pass. The report's ``parts`` hold these
+    checks, ``blame`` is the index of the first that failed, and
+    ``str(report)`` ends with a blame line. The report is ok when the network
+    and every layer pass.
+
+    Args:
+      layers: the layers the network is built from, in order (what was given
+        to ``serial``); ``name`` is the network's name.
+      params: the network's params, a tuple with one entry per layer.
+      x, dy, seed, forward_kwargs, options: as ``check_layer``.
+
+    Raises:
+      ArgumentError: ``layers`` is not a sequence of layers (a single network,
+        say); otherwise as ``check_layer``.
+
+    >>> import numpy as np
+    >>> from funcnet.layers import dense, tanh
+    >>> from funcnet.random import key
+    >>> layers = [dense(3), tanh(), dense(2)]
+    >>> params, _ = serial(*layers).init(key(0), (2,))
+    >>> report = check_serial(layers, params, np.ones((4, 2)), oracles=("numerical",))
+    >>> report.ok, report.blame, str(report).splitlines()[-1]
+    (True, None, '  blame: none; every layer passes its own check on the input it received')
+    """
+    if isinstance(layers, Layer | str) or not isinstance(layers, Sequence):
+        raise ArgumentError(
+            f"check_serial: expected the sequence of layers a network is built from, as given "
+            f"to serial (check_serial([dense(4), relu()], params, x)), got {describe(layers)}; "
+            f"check_layer checks a whole network without blame")
+    raise_on_failure = options.pop("raise_on_failure", False)
+    report = check_layer(serial(*layers, name=name), params, x, dy, seed=seed,
+                         forward_kwargs=forward_kwargs, **options)
+    inputs = _as_float64({"params": params, "x": x})
+    _, cache = serial(*map(_recording, layers), name=name).forward(
+        inputs["params"], inputs["x"], **dict(forward_kwargs or {}))
+    parts = tuple(
+        check_layer(layer._replace(name=f"{name} layer {i} ({layer.name})"),
+                    inputs["params"][i], received.x, seed=seed,
+                    forward_kwargs=received.extras, **options)
+        for i, (layer, received) in enumerate(zip(layers, cache.caches, strict=True)))
+    report = report._replace(parts=parts, notes=())  # the blame line replaces the note
     return report.raise_if_failed() if raise_on_failure else report
 
 

@@ -23,7 +23,8 @@ jax arrays and compiled once. ``jax.grad`` is never called.
 - Every call here runs in jax's x64 mode, whatever the global setting
   (``jax_enable_x64``): funcnet's state holds 64-bit integers (the
   optimizer's step count) and float64 params must stay float64. float32
-  params and data stay float32 in that mode.
+  params and data stay float32 in that mode. Matrix products run at full
+  precision (a GPU would otherwise round float32 inputs to TF32).
 
 Layers that draw random numbers (dropout) are refused here with a clear error;
 train them on the numpy path. They draw with ``funcnet.random``, which runs
@@ -78,17 +79,22 @@ def _jax():
 
 
 def _x64():
-    """jax's x64 mode for this block, unless it is on already.
+    """jax's x64 mode and full-precision matrix products for this block.
 
-    The jit path always traces, runs and converts in this mode. With it off, jax
+    The jit path always traces, runs and converts in these modes. With x64 off, jax
     truncates 64-bit integers to 32 bits: the optimizer's int64 step count would come
     back as int32 (a warning, a second trace, and a ``lax.scan`` carry whose dtype
     changes, which jax refuses), and float64 params would silently run in float32.
+    Matrix products run at ``"highest"`` precision: on a GPU jax's default lets a
+    float32 product round its inputs to TF32 (10 bits of mantissa), and the jit path
+    must give the numpy path's numbers to float32 rounding.
     """
     jax, _ = _jax()
-    if jax.config.jax_enable_x64:
-        return contextlib.nullcontext()
-    return jax.enable_x64(True)
+    modes = contextlib.ExitStack()
+    if not jax.config.jax_enable_x64:
+        modes.enter_context(jax.enable_x64(True))
+    modes.enter_context(jax.default_matmul_precision("highest"))
+    return modes
 
 
 def to_device(value: Any) -> Any:
@@ -125,9 +131,7 @@ def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
         return params, opt_state, model_state, value
 
     def step(params, opt_state, x, y, model_state=()):
-        if jax.config.jax_enable_x64:  # already on: nothing to switch
-            return compiled(params, opt_state, x, y, model_state)
-        with jax.enable_x64(True):
+        with _x64():
             return compiled(params, opt_state, x, y, model_state)
 
     return step

@@ -130,3 +130,11 @@ def digits_split(key: Any, test_fraction: float, *, images: bool = False) -> tup
     x_train, y_train, x_test, y_test = data.train_test_split(key, full.x, full.y, test_fraction)
     stats = data.standardizer(x_train, per_feature=False)
     return data.standardize(x_train, stats), y_train, data.standardize(x_test, stats), y_test
+
+
+def wrong_then_right(predicted: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """Indices of up to ``count`` samples to show: misclassified ones first (at most half),
+    then correct ones."""
+    wrong = np.flatnonzero(predicted != labels)[:count // 2]
+    right = np.flatnonzero(predicted == labels)[:count - len(wrong)]
+    return np.concatenate([wrong, right])

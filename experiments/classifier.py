@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import parse_args, say, write_metrics
+from _common import parse_args, say, write_metrics, wrong_then_right
 
 from funcnet import data, io, layers, losses, optim, plot, random, train
 
@@ -153,9 +153,7 @@ def main(argv=None):
     plot.save(plot.confusion_matrix(matrix, parts.class_names,
                                     title=f"{dataset}: test set ({test.accuracy:.1%} right)"),
               args.out / "confusion_matrix.png")
-    wrong = np.flatnonzero(predicted != y_test)[:SHOWN // 2]
-    right = np.flatnonzero(predicted == y_test)[:SHOWN - len(wrong)]
-    shown = np.concatenate([wrong, right])
+    shown = wrong_then_right(predicted, y_test, SHOWN)
     images = x_test[shown].reshape(-1, *IMAGE[dataset]["shape"])
     plot.save(plot.samples_with_probabilities(images, probs[shown], parts.class_names,
                                               true_labels=y_test[shown],

@@ -25,7 +25,7 @@ import time
 
 import classifier
 import numpy as np
-from _common import parse_args, say, write_metrics
+from _common import parse_args, say, write_metrics, wrong_then_right
 from _inference import normalise_strokes, stroke_grid
 from PIL import Image
 
@@ -179,9 +179,7 @@ def main(argv=None):
     spec = json.loads(spec_path.read_text())
     spec.update(preprocess="strokes", input_scale="the stroke path of experiments/_inference.py")
     spec_path.write_text(json.dumps(spec, indent=2) + "\n")
-    wrong = np.flatnonzero(predicted != y_test)[:SHOWN // 2]
-    right = np.flatnonzero(predicted == y_test)[:SHOWN - len(wrong)]
-    shown = np.concatenate([wrong, right])
+    shown = wrong_then_right(predicted, y_test, SHOWN)
     plot.save(plot.samples_with_probabilities(x_held[shown].reshape(-1, 8, 8), probs[shown],
                                               digits.class_names, true_labels=y_test[shown],
                                               title="held-out digits through the stroke path"),

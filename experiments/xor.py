@@ -88,19 +88,21 @@ def scalar_hidden_bias(optimizer):
 def gradient_descent(net, loss, optimizer, params, x, t, iterations):
     """The note's ``optimize``: one full-batch step per iteration, the loss (before the
     step) kept every RECORD_EVERY iterations. Equal, bit for bit, to ``train.fit`` with
-    ``batch_size=4, shuffle=False``; it only skips fit's per-epoch bookkeeping, which
-    costs more than the step itself when an epoch is one step."""
+    ``batch_size=4, shuffle=False``, without fit's per-epoch bookkeeping. As in fit, the
+    configuration is checked once (one checked ``train_step``), the steps then run the
+    kernels and test the loss, and a non-finite loss is stepped again with every check,
+    for an error naming the iteration and the parameter."""
     opt_state, trace = optimizer.init(params), []
+    train.train_step(net, loss, optimizer, params, opt_state, x, t)  # the checks, once
+    grad_fn = train.gradient_fn(net, loss, checked=False)
     for i in range(iterations):
-        # checked like fit's epochs: the loss every step; a non-finite one is stepped again
-        # with every gradient checked, for an error naming the iteration and the parameter
-        step = train.train_step(net, loss, optimizer, params, opt_state, x, t, check=False)
-        if not math.isfinite(step.loss):
+        value, grads, _ = grad_fn(params, x, t, None, ())
+        if not math.isfinite(value):
             train.train_step(net, loss, optimizer, params, opt_state, x, t,
                              where=f"iteration {i}")
-        params, opt_state = step.params, step.opt_state
+        params, opt_state = optimizer.update(grads, opt_state, params)
         if i % RECORD_EVERY == 0:
-            trace.append(step.loss)
+            trace.append(float(value))
     return params, trace
 
 

@@ -26,10 +26,11 @@ jax arrays and compiled once. ``jax.grad`` is never called.
   params and data stay float32 in that mode. Matrix products run at full
   precision (a GPU would otherwise round float32 inputs to TF32).
 
-Layers that draw random numbers (dropout) are refused here with a clear error;
-train them on the numpy path. They draw with ``funcnet.random``, which runs
-numpy's Philox generator on the host and reads its key's two words as numbers,
-and inside the ``lax.scan`` a step's key is a traced value that it cannot read.
+Layers that draw random numbers (dropout) train here with the numpy path's masks:
+the epoch's per-step keys are split on the host exactly as ``train`` splits them and
+scanned over with the batches, and ``funcnet.random.split``/``bernoulli`` compute
+numpy's Philox words from a traced key. ``jit_step``, which takes no key, refuses
+such a net.
 
 >>> from funcnet import layers, losses, optim, random
 >>> net, opt = layers.mlp([4, 2]), optim.sgd(0.1)
@@ -113,8 +114,8 @@ def to_numpy(value: Any) -> Any:
 def _refuse_keyed(net: Any, who: str) -> None:
     if "key" in net.takes:
         raise ArgumentError(f"{who}: this network has a layer that draws random numbers "
-                            f"(dropout), whose keys live on the host; train it with the "
-                            f"numpy runner (leave fit's runner out)")
+                            f"(dropout) and jit_step takes no key; train it with "
+                            f"fit(..., runner=jit.epoch_runner)")
 
 
 def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
@@ -248,20 +249,21 @@ def _compiled_epoch(program: _Program, full: int, size: int, rest: int,
 
     def body(carry, batch):
         params, opt_state, model_state = carry
-        x, y = batch
-        value, grads, model_state, pred = pass_fn(params, x, y, None, model_state)
+        x, y, key = batch
+        value, grads, model_state, pred = pass_fn(params, x, y, key, model_state)
         right = None if threshold is None else batch_accuracy(pred, y, threshold)
         params, opt_state = update(grads, opt_state, params)
         return (params, opt_state, model_state), (value, right)
 
     @jax.jit
-    def epoch(params, opt_state, model_state, x, y, order):
+    def epoch(params, opt_state, model_state, x, y, order, keys):
         chosen = order[: full * size].reshape(full, size)
         carry, measured = jax.lax.scan(body, (params, opt_state, model_state),
-                                       (x[chosen], y[chosen]))
+                                       (x[chosen], y[chosen],
+                                        None if keys is None else keys[:full]))
         if rest:
             tail = order[full * size:]
-            carry, last = body(carry, (x[tail], y[tail]))
+            carry, last = body(carry, (x[tail], y[tail], None if keys is None else keys[full]))
             measured = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b[None]]),
                                               measured, last)
         return carry, measured
@@ -273,7 +275,6 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
     """``run(state) -> state``: one epoch, compiled, equal to ``train.run_epoch`` up to rounding."""
     jax, jnp = _jax()
     net, loss, optimizer = config.net, config.loss, config.optimizer
-    _refuse_keyed(net, "fit(runner=jit.epoch_runner)")
     n, size = len(config.x), config.batch_size
     full = n // size
     rest = 0 if config.drop_last else n - full * size
@@ -284,11 +285,14 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
         x_dev, y_dev = jnp.asarray(config.x), jnp.asarray(config.y)
 
     def run(state: TrainState) -> TrainState:
-        next_key, k_order, _ = epoch_keys(state.key)
+        next_key, k_order, k_layers = epoch_keys(state.key)
         order = random.permutation(k_order, n) if config.shuffle else np.arange(n)
+        # a key per step for the layers that draw (dropout), split as the numpy path splits
+        keys = (np.stack(random.split(k_layers, full + bool(rest))) if "key" in net.takes
+                else None)
         with _x64():  # numpy state goes in as it is: jit moves it faster than to_device
             (params, opt_state, model_state), (losses, right) = epoch(
-                state.params, state.opt_state, state.model_state, x_dev, y_dev, order)
+                state.params, state.opt_state, state.model_state, x_dev, y_dev, order, keys)
             losses = np.asarray(losses, dtype=np.float64)
         if not np.all(np.isfinite(losses)):
             raise replay_failed_epoch(config, state)

@@ -52,9 +52,11 @@ def _seal(words: np.ndarray) -> Key:
 
 
 def is_key(value: Any) -> bool:
-    """True when ``value`` looks like a key made by this module."""
+    """True when ``value`` looks like a key made by this module (or that key as a jax array,
+    which ``split`` and ``bernoulli`` also take: see "the same draws on a jax key")."""
     return (
-        isinstance(value, np.ndarray) and value.dtype == np.uint64 and value.shape == (2,)
+        hasattr(value, "__array_namespace__") and not isinstance(value, np.generic)
+        and value.dtype == np.uint64 and tuple(value.shape) == (2,)
     )
 
 
@@ -88,6 +90,9 @@ def split(k: Key, n: int = 2) -> tuple[Key, ...]:
     _require_key("random.split", k)
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ArgumentError(f"random.split: n must be a positive integer, got {n!r}")
+    if not isinstance(k, np.ndarray):  # a jax key, traced by the jit path
+        words = _philox_words(k, 2 * int(n), _SPLIT_DOMAIN).reshape(int(n), 2)
+        return tuple(words[i] for i in range(int(n)))
     words = _bit_generator(k, _SPLIT_DOMAIN).random_raw(2 * int(n)).reshape(int(n), 2)
     return tuple(_seal(w) for w in words)
 
@@ -175,4 +180,43 @@ def bernoulli(k: Key, p: float, shape: Any = ()) -> np.ndarray:
     if (isinstance(p, bool | np.bool_) or not isinstance(p, int | float | np.integer | np.floating)
             or not 0.0 <= float(p) <= 1.0):
         raise ArgumentError(f"random.bernoulli: p must be a number in [0, 1], got {p!r}")
+    if not isinstance(_require_key("random.bernoulli", k), np.ndarray):  # a jax key
+        words = _philox_words(k, int(np.prod(shape)), _SAMPLE_DOMAIN)
+        return ((words >> np.uint64(11)).astype(np.float64) * 2.0**-53 < float(p)).reshape(shape)
     return _generator("random.bernoulli", k).random(shape) < float(p)
+
+
+# --- the same draws on a jax key -------------------------------------------------------------
+# The jit path draws dropout masks inside its compiled step, from keys made here on the
+# host. numpy's Philox4x64-10 written with array operators gives the same words on a jax
+# array: a draw increments the 256-bit counter (word0, 0, 0, domain) and encrypts it with
+# the key in ten rounds; each block gives four words, in order. Generator.random turns a
+# word w into (w >> 11) * 2**-53. Needs jax's x64 mode (uint64), as the jit path runs.
+
+_M0, _M1 = np.uint64(0xD2E7470EE14C6C93), np.uint64(0xCA5A826395121157)
+_W0, _W1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBB67AE8584CAA73B)
+_LOW, _S32 = np.uint64(0xFFFFFFFF), np.uint64(32)
+
+
+def _mulhilo(a: Any, b: Any) -> tuple[Any, Any]:
+    """The high and low 64-bit halves of the 128-bit product of uint64 ``a`` and ``b``."""
+    a_lo, a_hi, b_lo, b_hi = a & _LOW, a >> _S32, b & _LOW, b >> _S32
+    t = a_lo * b_lo
+    m1 = a_hi * b_lo + (t >> _S32)
+    m2 = a_lo * b_hi + (m1 & _LOW)
+    return a_hi * b_hi + (m1 >> _S32) + (m2 >> _S32), a * b
+
+
+def _philox_words(k: Any, n: int, domain: np.uint64) -> Any:
+    """``random_raw(n)`` of ``Philox(key=k, counter=(0, 0, 0, domain))``, for a jax key."""
+    xp = k.__array_namespace__()
+    c0 = xp.arange(1, -(-n // 4) + 1, dtype=xp.uint64)  # block j encrypts counter j
+    c1, c2, c3 = xp.zeros_like(c0), xp.zeros_like(c0), xp.full_like(c0, domain)
+    k0, k1 = k[0], k[1]
+    for i in range(10):
+        if i:
+            k0, k1 = k0 + _W0, k1 + _W1
+        hi0, lo0 = _mulhilo(_M0, c0)
+        hi1, lo1 = _mulhilo(_M1, c2)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return xp.reshape(xp.stack([c0, c1, c2, c3], axis=1), (-1,))[:n]

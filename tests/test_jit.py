@@ -131,13 +131,27 @@ def test_jit_step_equals_train_step():
     assert_trees_close(jit.to_numpy(pj), p, rtol=1e-10, what="params")
 
 
-def test_jit_refuses_layers_that_draw_random_numbers():
+@pytest.mark.parametrize("batch_size", [32, 150])  # 150 = 4 * 32 + 22, and one full batch
+def test_fit_jit_trains_dropout_with_the_numpy_paths_masks(batch_size, jax_x64):
+    net = layers.serial(layers.dense(16), layers.relu(), layers.dropout(0.5), layers.dense(10))
+    _, loss, _, xy = _classifier()
+    params, _ = net.init(random.key(4), (xy[0].shape[1],))
+    kwargs = dict(epochs=3, batch_size=batch_size, key=random.key(7), progress=False)
+    plain = train.fit(net, loss, optim.sgd(0.1), params, xy, **kwargs)
+    compiled = train.fit(net, loss, optim.sgd(0.1), params, xy, runner=jit.epoch_runner,
+                         **kwargs)
+    assert_trees_close(compiled.params, plain.params, rtol=1e-9, atol=1e-12, what="params")
+    np.testing.assert_allclose(compiled.history.loss, plain.history.loss, rtol=1e-9)
+    # the masks matter: another key gives other params
+    other = train.fit(net, loss, optim.sgd(0.1), params, xy, runner=jit.epoch_runner,
+                      **{**kwargs, "key": random.key(8)})
+    assert not np.allclose(other.params[0]["W"], compiled.params[0]["W"])
+
+
+def test_jit_step_refuses_layers_that_draw_random_numbers():
     net = layers.serial(layers.dense(3), _KeyedIdentity())
-    params, _ = net.init(random.key(0), (2,))
-    x, y = np.ones((4, 2)), np.ones((4, 3))
-    with pytest.raises(ArgumentError, match=r"jit.epoch_runner.*draws random numbers.*numpy"):
-        train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), epochs=1, batch_size=2,
-                  key=random.key(0), progress=False, runner=jit.epoch_runner)
+    with pytest.raises(ArgumentError, match=r"jit_step: .*draws random numbers.*epoch_runner"):
+        jit.jit_step(net, losses.mse(), optim.sgd(0.1))
 
 
 def test_stop_when_stops_a_compiled_run_where_it_stops_the_numpy_run():

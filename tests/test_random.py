@@ -368,3 +368,17 @@ K = random.key(0)
 def test_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345])
+def test_split_and_bernoulli_on_a_jax_key_give_numpys_bits_under_jit(seed, jax):
+    """The jit path draws dropout masks from traced keys: the same words as numpy's Philox."""
+    import jax.numpy as jnp
+
+    k = random.key(seed)
+    for n in (1, 2, 5):
+        got = jax.jit(lambda kk, n=n: jnp.stack(random.split(kk, n)))(jnp.asarray(k))
+        assert np.array_equal(np.asarray(got), np.stack(random.split(k, n)))
+    for shape, p in (((7,), 0.5), ((4, 16), 0.1), ((3, 5, 7), 0.8)):
+        got = jax.jit(lambda kk, s=shape, p=p: random.bernoulli(kk, p, s))(jnp.asarray(k))
+        assert np.array_equal(np.asarray(got), random.bernoulli(k, p, shape))

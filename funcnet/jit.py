@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from funcnet import random, tree
-from funcnet.errors import ArgumentError
+from funcnet.errors import ArgumentError, ArrayTypeError
 from funcnet.train import (
     Config,
     EpochResult,
@@ -111,6 +111,21 @@ def to_numpy(value: Any) -> Any:
                        copy=True)
 
 
+@contextlib.contextmanager
+def _named_tracer_errors(who: str):
+    """jax's error for code that turns a traced array into a numpy one, said in funcnet's
+    terms: which rule the layer, loss or optimizer broke, and what to write instead."""
+    jax, _ = _jax()
+    try:
+        yield
+    except jax.errors.TracerArrayConversionError as e:
+        raise ArrayTypeError(
+            f"{who}: a layer, loss or optimizer of this net called numpy on a traced array "
+            f"(e.g. np.logaddexp(0.0, x) in a forward; the traceback above names the line): "
+            f"array math must go through the input's namespace, xp = funcnet.xp(x), or "
+            f"array methods such as x.sum(), so that jax can compile it") from e
+
+
 def _refuse_keyed(net: Any, who: str) -> None:
     if "key" in net.takes:
         raise ArgumentError(f"{who}: this network has a layer that draws random numbers "
@@ -132,7 +147,7 @@ def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
         return params, opt_state, model_state, value
 
     def step(params, opt_state, x, y, model_state=()):
-        with _x64():
+        with _x64(), _named_tracer_errors("jit_step"):
             return compiled(params, opt_state, x, y, model_state)
 
     return step
@@ -290,7 +305,8 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
         # a key per step for the layers that draw (dropout), split as the numpy path splits
         keys = (np.stack(random.split(k_layers, full + bool(rest))) if "key" in net.takes
                 else None)
-        with _x64():  # numpy state goes in as it is: jit moves it faster than to_device
+        with _x64(), _named_tracer_errors("fit(runner=jit.epoch_runner)"):
+            # numpy state goes in as it is: jit moves it faster than to_device
             (params, opt_state, model_state), (losses, right) = epoch(
                 state.params, state.opt_state, state.model_state, x_dev, y_dev, order, keys)
             losses = np.asarray(losses, dtype=np.float64)

@@ -8,7 +8,7 @@ pytest.importorskip("jax")
 from helpers import assert_trees_close  # noqa: E402
 
 from funcnet import data, init, jit, layers, losses, optim, random, train  # noqa: E402
-from funcnet.errors import ArgumentError, NonFiniteError  # noqa: E402
+from funcnet.errors import ArgumentError, ArrayTypeError, NonFiniteError  # noqa: E402
 
 
 def _regression():
@@ -291,3 +291,30 @@ def test_a_diverging_jit_run_is_reported_as_the_numpy_path_reports_it():
         messages.append(str(caught.value))
         assert isinstance(caught.value.state, train.TrainState)
     assert messages[0] == messages[1] and "epoch 0, step" in messages[0]
+
+
+def _plain_numpy_softplus():
+    """A user's layer whose forward calls numpy directly: fine on numpy, not traceable."""
+
+    def init(key, in_shape):
+        return (), tuple(in_shape)
+
+    def forward(params, x):
+        return np.logaddexp(0.0, x), x
+
+    def backward(x, dy):
+        return dy / (1 + np.exp(-x)), ()
+
+    return layers.Layer(init, forward, backward, name="softplus")
+
+
+def test_a_layer_in_plain_numpy_is_named_with_what_to_change():
+    net = layers.serial(layers.dense(4), _plain_numpy_softplus(), layers.dense(1))
+    params, _ = net.init(random.key(0), (2,))
+    x, y = np.ones((6, 2)), np.zeros((6, 1))
+    kwargs = dict(epochs=1, batch_size=3, key=random.key(0), progress=False)
+    train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), **kwargs)  # numpy: fine
+    with pytest.raises(ArrayTypeError, match=r"fit\(runner=jit.epoch_runner\): .* called "
+                                             r"numpy on a traced array.*funcnet.xp\(x\)"):
+        train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), runner=jit.epoch_runner,
+                  **kwargs)

@@ -58,6 +58,8 @@ import numpy as np
 from funcnet import random
 from funcnet import tree as ftree
 from funcnet.errors import (
+    ARRAY_MATH_RULE,
+    ARRAY_VALUE_RULE,
     ArgumentError,
     ArrayTypeError,
     GradientCheckError,
@@ -335,20 +337,13 @@ class GradReport(NamedTuple):
 
 
 #: What to change when jax.grad cannot trace a forward, by the error jax raised.
-_NUMPY_CALL = (
-    "{who} converted the array jax.grad passes in (the referee traces the very same code) "
-    "to a numpy array, as np.logaddexp(0.0, x) does: expected array math through the "
-    "input's own namespace, xp = x.__array_namespace__() (numpy >= 2 and jax arrays), then "
-    "xp.logaddexp(0.0, x), or array methods such as x.sum(), in forward and backward alike, "
-    "so that one code runs on numpy, under jax.grad and under jax.jit; to check against "
-    "finite differences alone, pass oracles=('numerical',)"
-)
-_VALUE_READ = (
-    "{who} read an array's value in Python (if x > 0, float(x), int(x)), which the arrays "
-    "jax.grad passes in do not have: expected array operations throughout, such as "
-    "xp.where(x > 0, a, b) with xp = x.__array_namespace__(); to check against finite "
-    "differences alone, pass oracles=('numerical',)"
-)
+_NUMERICAL_ONLY = "; to check against finite differences alone, pass oracles=('numerical',)"
+_NUMPY_CALL = ("{who} converted the array jax.grad passes in (the referee traces the very "
+               "same code) to a numpy array, as np.logaddexp(0.0, x) does: "
+               + ARRAY_MATH_RULE + _NUMERICAL_ONLY)
+_VALUE_READ = ("{who} read an array's value in Python (if x > 0, float(x), int(x)), which "
+               "the arrays jax.grad passes in do not have: " + ARRAY_VALUE_RULE
+               + _NUMERICAL_ONLY)
 
 
 def _jax_gradient(objective: Callable[[Any], Any], tree: Any, who: str) -> list:

@@ -72,6 +72,21 @@ class GradientCheckError(FuncnetError, AssertionError):
     """A hand-written gradient disagrees with its reference."""
 
 
+#: The rule array code breaks when jax cannot trace it, said in one place for the jax
+#: referee (``check``) and the jit path: how forward and backward must do their math.
+ARRAY_MATH_RULE = (
+    "expected array math through the input's own namespace, xp = x.__array_namespace__() "
+    "(numpy >= 2 and jax arrays; funcnet.xp(x) gives the same), then xp.logaddexp(0.0, x), "
+    "or array methods such as x.sum(), in forward and backward alike, so that one code runs "
+    "on numpy, under jax.grad and under jax.jit"
+)
+#: The same for code that reads an array's value in Python.
+ARRAY_VALUE_RULE = (
+    "expected array operations throughout, such as xp.where(x > 0, a, b) with "
+    "xp = x.__array_namespace__()"
+)
+
+
 def describe(value: Any) -> str:
     """A short human description of ``value`` for error messages.
 

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from funcnet import random, tree
-from funcnet.errors import ArgumentError, ArrayTypeError
+from funcnet.errors import ARRAY_MATH_RULE, ARRAY_VALUE_RULE, ArgumentError, ArrayTypeError
 from funcnet.train import (
     Config,
     EpochResult,
@@ -122,8 +122,12 @@ def _named_tracer_errors(who: str):
         raise ArrayTypeError(
             f"{who}: a layer, loss or optimizer of this net called numpy on a traced array "
             f"(e.g. np.logaddexp(0.0, x) in a forward; the traceback above names the line): "
-            f"array math must go through the input's namespace, xp = funcnet.xp(x), or "
-            f"array methods such as x.sum(), so that jax can compile it") from e
+            f"{ARRAY_MATH_RULE}") from e
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError) as e:
+        raise ArrayTypeError(
+            f"{who}: a layer, loss or optimizer of this net read a traced array's value in "
+            f"Python (if x > 0, float(x), int(x); the traceback above names the line): "
+            f"{ARRAY_VALUE_RULE}") from e
 
 
 def _refuse_keyed(net: Any, who: str) -> None:

@@ -318,3 +318,23 @@ def test_a_layer_in_plain_numpy_is_named_with_what_to_change():
                                              r"numpy on a traced array.*funcnet.xp\(x\)"):
         train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), runner=jit.epoch_runner,
                   **kwargs)
+
+
+def test_a_layer_that_reads_an_array_value_in_python_is_named_with_what_to_change():
+    def init(key, in_shape):
+        return (), tuple(in_shape)
+
+    def forward(params, x):  # a Python branch on a value: fine on numpy, not traceable
+        return (x if float(x.max()) > 100 else 2 * x), ()
+
+    def backward(cache, dy):
+        return 2 * dy, ()
+
+    branchy = layers.Layer(init, forward, backward, name="branchy")
+    net = layers.serial(layers.dense(4), branchy, layers.dense(1))
+    params, _ = net.init(random.key(0), (2,))
+    x, y = np.ones((6, 2)), np.zeros((6, 1))
+    with pytest.raises(ArrayTypeError, match=r"fit\(runner=jit.epoch_runner\): .* read a "
+                                             r"traced array's value in Python.*xp\.where"):
+        train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), runner=jit.epoch_runner,
+                  epochs=1, batch_size=3, key=random.key(0), progress=False)

@@ -74,3 +74,27 @@ def assert_png(path: Path) -> None:
     with Image.open(path) as image:
         assert image.format == "PNG", f"{path} is {image.format}, not PNG"
         image.verify()
+
+
+def write_bar_idx_set(folder: Path, sizes: dict[str, int]) -> Path:
+    """A tiny MNIST-format set in ``folder``: class c is a bright bar in row band c.
+
+    ``sizes`` maps a file prefix (``"train"``, ``"t10k"``) to its number of
+    samples; labels cycle through 0..9. Returns ``folder``.
+    """
+    import struct
+
+    def write_idx(path: Path, array: np.ndarray) -> None:
+        header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+        header += struct.pack(f">{array.ndim}I", *array.shape)
+        path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in sizes.items():
+        labels = np.arange(n) % 10
+        images = np.zeros((n, 28, 28), np.uint8)
+        for i, c in enumerate(labels):
+            images[i, 2 + 2 * c:4 + 2 * c, 4:24] = 255
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels)
+    return folder

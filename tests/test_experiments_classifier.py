@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
-from helpers import assert_png, load_script
+from helpers import assert_png, load_script, write_bar_idx_set
 from PIL import Image, ImageDraw
 
 from funcnet import data, io, losses, random, train
@@ -82,23 +82,9 @@ def test_classifier_full_configuration_reaches_the_target(tmp_path):
     assert metrics["epochs"] == classifier.FULL["digits"]["epochs"]
 
 
-def write_idx(path, array):
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
 def test_classifier_reads_idx_files_with_fashion_names(tmp_path):
     """A tiny MNIST-format set: class c is a bright bar in row band c."""
-    folder = tmp_path / "idx"
-    folder.mkdir()
-    for prefix, n in (("train", 80), ("t10k", 20)):
-        labels = np.arange(n) % 10
-        images = np.zeros((n, 28, 28), np.uint8)
-        for i, c in enumerate(labels):
-            images[i, 2 + 2 * c:4 + 2 * c, 4:24] = 255
-        write_idx(folder / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels)
+    folder = write_bar_idx_set(tmp_path / "idx", {"train": 80, "t10k": 20})
     out = tmp_path / "out"
     metrics = classifier.main(["--quick", "--data", str(folder), "--out", str(out)])
     spec = json.loads((out / "model.json").read_text())

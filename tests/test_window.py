@@ -14,13 +14,12 @@ import importlib
 import os
 import select
 import shutil
-import struct
 import subprocess
 
 import numpy as np
 import pytest
 from drawn_digits import strokes
-from helpers import load_script
+from helpers import load_script, write_bar_idx_set
 from PIL import Image, ImageDraw, ImageGrab
 
 from funcnet import data, random
@@ -276,23 +275,9 @@ def test_ctrl_o_asks_for_an_image_and_opens_it(window_module, root, model_dir, t
     assert window.source == tmp_path / "zero.png"
 
 
-def write_idx(path, array):
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
 def test_a_fashion_model_names_its_classes(window_module, root, tmp_path):
     """A model trained on Fashion-MNIST files: the note's title and the ten clothing names."""
-    folder = tmp_path / "idx"
-    folder.mkdir()
-    for prefix, n in (("train", 40), ("t10k", 10)):
-        labels = np.arange(n) % 10
-        images = np.zeros((n, 28, 28), np.uint8)
-        for i, c in enumerate(labels):
-            images[i, 2 + 2 * c:4 + 2 * c, 4:24] = 255  # class c: a bar in band c
-        write_idx(folder / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels)
+    folder = write_bar_idx_set(tmp_path / "idx", {"train": 40, "t10k": 10})
     classifier.main(["--quick", "--data", str(folder), "--out", str(tmp_path / "fashion")])
     window = window_module.Window(root, tmp_path / "fashion")
     assert root.title() == "Fashion MNIST Classifier"

@@ -125,16 +125,6 @@ def require_array(who: str, what: str, value: Any) -> None:
         raise ArrayTypeError(f"{who}: expected {what} to be an array, got {describe(value)}")
 
 
-def require_rank(who: str, what: str, value: Any, rank: int, layout: str) -> None:
-    """Raise ``ShapeError`` unless ``value.ndim == rank``; ``layout`` spells the shape."""
-    require_array(who, what, value)
-    if value.ndim != rank:
-        raise ShapeError(
-            f"{who}: expected {what} of rank {rank} with shape {layout}, "
-            f"got rank {value.ndim} with shape {tuple(value.shape)}"
-        )
-
-
 def require_positive_int(who: str, name: str, value: Any) -> int:
     """Return ``value`` as an int, or raise ``ArgumentError`` if it is not a positive integer."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:

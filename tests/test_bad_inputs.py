@@ -165,3 +165,12 @@ def test_a_network_refuses_the_cache_of_another_network():
                                              r"made by another network's forward"):
         big.backward(cache, np.ones_like(y))
     assert small.backward(cache, np.ones_like(y))[0].shape == (4, 2)
+
+
+@pytest.mark.parametrize("make", [lambda: layers.conv2d(2, 3, padding=1),
+                                  lambda: layers.max_pool2d(2)])
+def test_image_layers_refuse_x_that_is_not_real_numbers(make):
+    layer = make()
+    params, _ = layer.init(random.key(0), (1, 4, 4))
+    with pytest.raises(ArrayTypeError, match=r"expected x of real numbers .* got dtype complex"):
+        layer.forward(params, np.ones((2, 1, 4, 4), np.complex128))

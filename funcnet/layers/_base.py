@@ -241,9 +241,9 @@ def check_input(who: str, x: Any, *, min_rank: int = 1) -> None:
 
 
 def check_rank(who: str, x: Any, rank: int, layout: str) -> None:
-    """``x`` must be an array (or spec) of rank ``rank``; ``layout`` spells its shape."""
-    if not (is_array(x) or isinstance(x, ArraySpec)):
-        raise ArrayTypeError(f"{who}: expected x to be an array, got {describe(x)}")
+    """``x`` must be an array (or spec) of real numbers and of rank ``rank``; ``layout``
+    spells its shape."""
+    check_input(who, x, min_rank=0)
     if x.ndim != rank:
         raise ShapeError(f"{who}: expected x of rank {rank} with shape {layout}, "
                          f"got rank {x.ndim} with shape {tuple(x.shape)}")

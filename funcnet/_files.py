@@ -1,11 +1,10 @@
 """Atomic file writes, shared by ``io`` (checkpoints) and ``plot`` (figures).
 
-A file is written to a temporary file beside it, synced to disk and renamed
-over it, so a reader or a crash finds the old file or the new one, never half
-of one. The temporary file is named ``.tmp-<target name>-<pid>-<12 hex digits>``
-after the process writing it; a process killed before its rename leaves it
-behind, and the next write into that directory removes it once no process has
-that PID.
+A file is written to ``.tmp-<target name>-<pid>-<12 hex digits>`` beside it,
+synced and renamed over it, so a reader or a crash finds the old file or the
+new one, never half of one. A writer killed before its rename leaves its
+temporary file behind; the next write into that directory removes it once no
+process has that PID.
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as d:
@@ -23,27 +22,23 @@ import uuid
 from collections.abc import Callable
 from typing import BinaryIO
 
-#: The start of a temporary file's name: ``.tmp-<target name>-<pid>-<12 hex digits>``.
-TMP_PREFIX = ".tmp-"
-_TMP_NAME = re.compile(re.escape(TMP_PREFIX) + r".+-(\d+)-[0-9a-f]{12}")
+_TMP_NAME = re.compile(r"\.tmp-.+-(\d+)-[0-9a-f]{12}")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     """Write ``path`` by calling ``write`` on a temporary file, then renaming it over ``path``.
 
-    The temporary file sits in ``path``'s directory, because a rename is atomic
-    only within one file system. It gets the mode a plain ``open`` would give
-    (or the mode of the file it replaces), is synced before the rename, and is
-    removed if anything fails, the error then propagating unchanged. The
-    directory is synced after the rename, so the rename itself survives a power
-    cut. Then the temporary files that processes now gone left in the directory
-    are removed (``remove_dead_temporaries``).
+    The temporary file sits in ``path``'s directory (a rename is atomic only
+    within one file system), gets the mode a plain ``open`` would give or that
+    of the file it replaces, and is removed if anything fails, the error
+    propagating unchanged. The directory is synced after the rename, so the
+    rename survives a power cut.
 
     Raises:
       OSError: the file cannot be written (e.g. a missing directory, a full disk).
     """
     directory, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(directory, f"{TMP_PREFIX}{name}-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+    tmp = os.path.join(directory, f".tmp-{name}-{os.getpid()}-{uuid.uuid4().hex[:12]}")
     try:
         with open(tmp, "xb") as file:
             write(file)
@@ -72,21 +67,17 @@ def _is_gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     except (PermissionError, OverflowError):  # alive under another user; no possible PID
-        return False
+        pass
     return False
 
 
 def remove_dead_temporaries(directory: str) -> None:
-    """Remove the files in ``directory`` named as ``atomic_write``'s temporaries whose
-    writer's PID no process has now.
+    """Remove ``atomic_write``'s temporary files in ``directory`` whose writer's PID is gone.
 
-    Files of a running PID (a write in progress, or a PID reused since) and
-    names of another form stay. PIDs are those of this machine, so in a
-    directory that several machines write to, another machine's write in
-    progress could be removed. Only POSIX systems are checked: elsewhere
-    ``os.kill(pid, 0)`` ends the process instead of asking about it. A file
-    that cannot be removed, or a directory that cannot be listed, is left for
-    a later write.
+    PIDs are this machine's, so in a directory that several machines write to,
+    another machine's write in progress could be removed. Only POSIX systems
+    are checked (elsewhere ``os.kill(pid, 0)`` ends the process). What cannot
+    be listed or removed is left for a later write.
     """
     if os.name != "posix":
         return

@@ -8,9 +8,8 @@ NamedTuples with their names and fields), the entry of each array, and every
 other leaf itself (Python numbers, strings, ``None``; JSON keeps every bit of
 a float, so a loss history comes back exactly).
 
-Paths are used as given (no ``.npz`` suffix is added), and every write is
-atomic (``_files.atomic_write``, which also removes the temporary files that
-killed saves left in the directory). Loading never unpickles, checks each entry's
+Paths are used as given (no ``.npz`` suffix is added) and every write is
+atomic (``_files.atomic_write``). Loading never unpickles, checks each entry's
 size against its header before reading it, and returns read-only arrays.
 
 >>> import tempfile
@@ -76,14 +75,11 @@ class CheckpointWarning(UserWarning):
 
 
 class _Unreadable(Exception):
-    """The file is missing, corrupt, or not a funcnet file (``args[0]`` says why)."""
+    """The file is missing, damaged or not funcnet's; ``args[0]`` says why."""
 
 
 class _Mismatch(Exception):
-    """The file is sound but does not match ``like`` (``args[0]`` says where and how)."""
-
-
-# --------------------------------------------------------------------------- saving
+    """The file is sound but differs from ``like``; ``args[0]`` says where and how."""
 
 
 def _encode(who: str, node: Any, at: str, arrays: dict[str, np.ndarray]) -> Any:
@@ -112,10 +108,9 @@ def _encode(who: str, node: Any, at: str, arrays: dict[str, np.ndarray]) -> Any:
                                  f"datetime and string arrays can be saved without pickle")
         arrays[at] = array
         return {"scalar" if isinstance(node, np.generic) else "array": at}
-    raise ArrayTypeError(
-        f"{who}: {at} is {describe(node)}; expected an array, a numpy scalar, "
-        f"a Python int/float/bool/str, None, or a dict, tuple, list or NamedTuple of those"
-    )
+    raise ArrayTypeError(f"{who}: {at} is {describe(node)}; expected an array, a numpy scalar, "
+                         f"a Python int/float/bool/str, None, or a dict, tuple, list or "
+                         f"NamedTuple of those")
 
 
 def _save(who: str, root: str, path: str | os.PathLike, tree: Any) -> None:
@@ -133,12 +128,8 @@ def _save(who: str, root: str, path: str | os.PathLike, tree: Any) -> None:
 def save_tree(path: str | os.PathLike, tree: Any) -> None:
     """Save a pytree to ``path`` (used as given), atomically.
 
-    ``tree`` holds dicts (str or int keys), tuples, lists and NamedTuples of
-    numpy arrays, numpy scalars, Python int/float/bool/str and None.
-
     Raises:
-      ArrayTypeError: a leaf cannot be saved without pickle (object arrays,
-        functions, other objects).
+      ArrayTypeError: a leaf cannot be saved without pickle (object arrays, functions).
       StructureError: a dict key is neither str nor int.
       CheckpointError: the file cannot be written.
     """
@@ -150,16 +141,9 @@ def save_params(path: str | os.PathLike, params: Any) -> None:
     _save("save_params", "params", path, params)
 
 
-# --------------------------------------------------------------------------- reading
-
-
 def _read_entry(zf: zipfile.ZipFile, name: str) -> np.ndarray:
-    """The array in the entry ``name``, read-only.
-
-    The size its ``.npy`` header claims is checked against the size the entry
-    stores before anything is allocated, so a damaged header claiming a huge
-    shape is a corrupt file, not a ``MemoryError``.
-    """
+    """The array in the entry ``name``, read-only; a header claiming more bytes than the entry
+    stores is a damaged file, found before anything is allocated (never a ``MemoryError``)."""
     try:
         info = zf.getinfo(name + ".npy")
     except KeyError:
@@ -244,9 +228,6 @@ def _read(path: str) -> Any:
         raise _Unreadable(f"it is damaged ({type(exc).__name__}: {exc})") from None
 
 
-# --------------------------------------------------------------------------- like
-
-
 def _text(node: Any) -> str:
     """How a node reads in a mismatch message."""
     if _is_named(node):
@@ -263,9 +244,8 @@ def _numbers(sequence: Any) -> bool:
 
 
 def _as_like(node: Any, like: Any, at: str) -> Any:
-    """``node``, as loaded, rebuilt in ``like``'s containers; the first difference raises
-    ``_Mismatch`` naming its path. A tuple or list of Python numbers (a history) may differ
-    in length from ``like``'s, and an empty one in ``like`` takes what the file holds."""
+    """``node``, as loaded, rebuilt in ``like``'s containers (the rules of ``load_tree``);
+    the first difference raises ``_Mismatch`` naming its path."""
     if isinstance(like, Mapping):
         if not isinstance(node, dict):
             raise _Mismatch(f"{at} is {_text(node)} in the file, expected {_text(like)}")
@@ -315,7 +295,6 @@ def load_tree(path: str | os.PathLike, like: Any = None) -> Any:
     """Load a pytree saved by ``save_tree``; its arrays come back read-only.
 
     Args:
-      path: the file, used as given.
       like: optional template (e.g. a freshly initialised state). Containers
         and leaves must match it, arrays in shape and dtype, and the result is
         built from its containers, NamedTuple classes included. A tuple or list
@@ -323,13 +302,10 @@ def load_tree(path: str | os.PathLike, like: Any = None) -> Any:
         ``like`` takes what the file holds. Without ``like``, NamedTuples come
         back as ``collections.namedtuple`` types of the saved names and fields.
 
-    Returns:
-      The tree, with read-only numpy arrays.
-
     Raises:
       CheckpointError: the file is missing, damaged, not a funcnet.io file, of
-        another format version, or does not match ``like`` (naming the path
-        of the first difference).
+        another format version, or differs from ``like`` (naming the first
+        difference's path).
     """
     return _load("load_tree", "tree", path, like)
 
@@ -337,9 +313,6 @@ def load_tree(path: str | os.PathLike, like: Any = None) -> Any:
 def load_params(path: str | os.PathLike, like: Any = None) -> Any:
     """Load parameters saved by ``save_params``; ``load_tree`` with messages naming ``params``."""
     return _load("load_params", "params", path, like)
-
-
-# --------------------------------------------------------------------------- checkpoints
 
 
 def _checkpoint_name(epoch: int) -> str:
@@ -370,17 +343,16 @@ def save_checkpoint(
         raise CheckpointError(f"{who}: cannot create the directory {directory}: {exc}") from exc
     path = os.path.join(directory, _checkpoint_name(int(epoch)))
     _save(who, "state", path, state)
-    stale = []
     if keep is not None:
         older = [p for _, p in list_checkpoints(directory) if p != path]
-        stale = older[: max(len(older) - (keep - 1), 0)]
-    for name in stale:
-        try:
-            os.unlink(name)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            warnings.warn(CheckpointWarning(f"{who}: cannot remove {name}: {exc}"), stacklevel=2)
+        for name in older[: max(len(older) - (keep - 1), 0)]:
+            try:
+                os.unlink(name)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                warnings.warn(CheckpointWarning(f"{who}: cannot remove {name}: {exc}"),
+                              stacklevel=2)
     return path
 
 
@@ -410,14 +382,13 @@ def load_latest_checkpoint(
 ) -> tuple[Any, int, str] | None:
     """``(state, epoch, path)`` of the newest readable checkpoint, or None if there is none.
 
-    A damaged newer checkpoint (truncated, not a zip, a bad description or
-    entry) is skipped with a ``CheckpointWarning`` naming it and why; one that
-    reads fine but does not match ``like`` (a template, as for ``load_tree``)
+    A damaged newer checkpoint is skipped with a ``CheckpointWarning`` naming it
+    and why; one that reads fine but differs from ``like`` (as for ``load_tree``)
     is an error, never skipped.
 
     Raises:
       CheckpointError: no checkpoint can be read (each file and its problem
-        listed), or the newest readable one does not match ``like``.
+        listed), or the newest readable one differs from ``like``.
     """
     who = "load_latest_checkpoint"
     checkpoints = list_checkpoints(directory)

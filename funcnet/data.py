@@ -1,8 +1,8 @@
 """Data sets: the notes' toy problems, the packaged digits, and MNIST-format (IDX) files.
 
 Every array is row-per-sample: ``x`` has shape ``(n, features)`` (or
-``(n, channels, height, width)`` for images), float64 unless a ``dtype`` is
-asked for. Nothing here downloads anything: the toy sets are computed, the
+``(n, channels, height, width)`` for images), float64 unless ``dtype=np.float32``
+is asked for. Nothing here downloads anything: the toy sets are computed, the
 digits ship inside the package, and MNIST / Fashion-MNIST are read from a
 directory the user already has.
 
@@ -30,7 +30,7 @@ import math
 import os
 import zlib
 from importlib import resources
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -47,46 +47,20 @@ from funcnet.errors import (
 from funcnet.random import _float_dtype, _require_key, permutation
 
 __all__ = [
-    "SineRegression",
-    "Dataset",
-    "Labelled",
-    "TrainTest",
-    "Split",
-    "Standardization",
-    "sine_regression",
-    "sine_boundary",
-    "xor",
-    "digits",
-    "DIGIT_CLASSES",
-    "load_idx",
-    "mnist",
-    "fashion_mnist",
-    "MNIST_FILES",
-    "FASHION_MNIST_CLASSES",
-    "one_hot",
-    "train_test_split",
-    "standardizer",
-    "standardize",
+    "SineRegression", "Dataset", "Labelled", "TrainTest", "Split", "Standardization",
+    "sine_regression", "sine_boundary", "xor", "digits", "DIGIT_CLASSES", "load_idx", "mnist",
+    "fashion_mnist", "MNIST_FILES", "FASHION_MNIST_CLASSES", "one_hot", "train_test_split",
+    "standardizer", "standardize",
 ]
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 MNIST_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
+    "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
 )
 
 
@@ -145,18 +119,14 @@ class Standardization(NamedTuple):
 def sine_regression(*, dtype: Any = np.float64) -> SineRegression:
     """Note 000's regression set: sin(x) on ``arange(0, 2π, 0.1)``, inputs scaled to (x − π)/π.
 
-    Args:
-        dtype: float64 (default) or float32 for ``x`` and ``t``.
-
     Returns:
         ``SineRegression(x, t, raw_x)``: ``x`` (63, 1) in [-1, 1), ``t = sin(raw_x)`` (63, 1),
         ``raw_x`` (63,) the unscaled inputs 0, 0.1, ..., 6.2 (always float64).
     """
     dtype = _float_dtype("sine_regression", dtype)
     raw_x = np.arange(0, np.pi * 2, 0.1)
-    t = np.sin(raw_x)
     x = (raw_x - np.pi) / np.pi
-    return SineRegression(x[:, None].astype(dtype), t[:, None].astype(dtype), raw_x)
+    return SineRegression(x[:, None].astype(dtype), np.sin(raw_x)[:, None].astype(dtype), raw_x)
 
 
 def sine_boundary(*, dtype: Any = np.float64) -> Dataset:
@@ -164,9 +134,6 @@ def sine_boundary(*, dtype: Any = np.float64) -> Dataset:
 
     Points run x-major as in the note (``for x in X: for y in Y``, both
     ``arange(-1.0, 1.1, 0.1)``); a point is class [0, 1] when y < sin(πx), else [1, 0].
-
-    Args:
-        dtype: float64 (default) or float32.
 
     Returns:
         ``Dataset(x, t)``: points ``x`` (441, 2) and one-hot classes ``t`` (441, 2).
@@ -176,17 +143,11 @@ def sine_boundary(*, dtype: Any = np.float64) -> Dataset:
     xs, ys = np.meshgrid(grid, grid, indexing="ij")
     x = np.stack([xs.ravel(), ys.ravel()], axis=1)
     below = x[:, 1] < np.sin(np.pi * x[:, 0])
-    t = np.stack([~below, below], axis=1)
-    return Dataset(x.astype(dtype), t.astype(dtype))
+    return Dataset(x.astype(dtype), np.stack([~below, below], axis=1).astype(dtype))
 
 
 def xor(*, dtype: Any = np.float64) -> Dataset:
-    """Note 002's XOR problem, one sample per row.
-
-    The note keeps samples in columns (X is 2x4, Y is 1x4); these are their transposes.
-
-    Args:
-        dtype: float64 (default) or float32.
+    """Note 002's XOR problem, one sample per row (the note's 2x4 X and 1x4 Y, transposed).
 
     Returns:
         ``Dataset(x, t)``: ``x`` (4, 2) rows (0,0), (0,1), (1,0), (1,1); ``t`` (4, 1) = 0, 1, 1, 0.
@@ -204,67 +165,26 @@ def digits(*, images: bool = False, dtype: Any = np.float64) -> Labelled:
 
     Args:
         images: False for flat rows (1797, 64); True for NCHW images (1797, 1, 8, 8).
-        dtype: float64 (default) or float32 for ``x``.
 
     Returns:
         ``Labelled(x, y, class_names)``: pixels scaled to [0, 1] (value / 16), int64 labels
         (1797,) in 0..9, and class names "0" .. "9".
-
-    Raises:
-        DataError: the packaged file is missing or damaged.
     """
     dtype = _float_dtype("digits", dtype)
-    source = resources.files("funcnet").joinpath("_data", "digits.npz")
-    try:
-        with source.open("rb") as f, np.load(f, allow_pickle=False) as npz:
-            pixels, labels = npz["pixels"], npz["labels"]
-    except (OSError, KeyError, ValueError, zlib.error) as e:
-        raise DataError(f"digits: cannot read the packaged file {source}: {e}") from e
-    if pixels.shape != (1797, 64) or labels.shape != (1797,) or pixels.dtype != np.uint8:
-        raise DataError(
-            f"digits: {source}: expected uint8 pixels (1797, 64) and labels (1797,), "
-            f"found {pixels.dtype} pixels {pixels.shape} and labels {labels.shape}"
-        )
-    x = pixels.astype(dtype) / dtype.type(16)
-    if images:
-        x = x.reshape(-1, 1, 8, 8)
-    return Labelled(x, labels.astype(np.int64), DIGIT_CLASSES)
+    with (
+        resources.files("funcnet").joinpath("_data", "digits.npz").open("rb") as f,
+        np.load(f, allow_pickle=False) as npz,
+    ):
+        x = npz["pixels"].astype(dtype) / dtype.type(16)
+        labels = npz["labels"].astype(np.int64)
+    return Labelled(x.reshape(-1, 1, 8, 8) if images else x, labels, DIGIT_CLASSES)
 
 
 # --------------------------------------------------------------------------- IDX files
 
-_IDX_TYPES = {
-    0x08: np.dtype(np.uint8),
-    0x09: np.dtype(np.int8),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-#: The most bytes one read asks for, so a file is never read far past what it should hold.
-_CHUNK = 2**20
-
-
-def _read_up_to(who: str, file: BinaryIO, size: int, compressed: bool) -> bytearray:
-    """The next ``size`` bytes of ``file``, or fewer where the file ends first.
-
-    A damaged gzip stream or a failed read is a ``DataError``.
-    """
-    data = bytearray()
-    try:
-        while len(data) < size:
-            chunk = file.read(min(size - len(data), _CHUNK))
-            if not chunk:
-                break
-            data += chunk
-    except (OSError, EOFError, zlib.error) as e:
-        if compressed:
-            raise DataError(f"{who}: the gzip stream is corrupt or truncated ({e})") from e
-        raise DataError(f"{who}: cannot read the file ({e.strerror or e})") from e
-    return data
+# The IDX type codes: uint8, int8, then big-endian int16, int32, float32 and float64.
+_IDX_TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
+              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
 def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -273,14 +193,9 @@ def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
     The header is two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16,
     0x0C int32, 0x0D float32, 0x0E float64), the number of dimensions, then each
     dimension as a big-endian uint32. The data (big-endian) must fill the dimensions
-    exactly. Gzip is recognised by its magic bytes, whatever the file is called.
-
-    The header is read first, and then at most one byte more than the data it
-    claims: a file that holds more is refused without reading (or decompressing)
-    the rest.
-
-    Args:
-        path: the file.
+    exactly. Gzip is recognised by its magic bytes, whatever the file is called. At
+    most one byte past the data the header claims is read, in bounded reads, so a
+    longer file (or a gzip bomb) is refused without reading or decompressing the rest.
 
     Returns:
         A new native-endian array of the header's shape and type.
@@ -292,63 +207,48 @@ def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
     if not isinstance(path, str | os.PathLike):
         raise ArgumentError(f"load_idx: path must be a str or os.PathLike, got {describe(path)}")
     who = f"load_idx: {os.fspath(path)}"
+    compressed = False
     try:
         with open(path, "rb") as f:
-            compressed = f.read(2) == _GZIP_MAGIC
-        file = gzip.open(path, "rb") if compressed else open(path, "rb")
-    except OSError as e:
+            compressed = f.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as file:
+            start = file.read(4)
+            if len(start) < 4:
+                empty = "" if start else " (empty file)"
+                raise DataError(f"{who}: expected a 4-byte IDX header, found {len(start)} bytes"
+                                + empty)
+            if start[:2] != b"\0\0":
+                raise DataError(f"{who}: expected an IDX file starting with two zero bytes, "
+                                f"found 0x{start[0]:02x} 0x{start[1]:02x} (not an IDX file?)")
+            code, ndim = start[2], start[3]
+            if code not in _IDX_TYPES:
+                known = ", ".join(f"0x{c:02x}" for c in _IDX_TYPES)
+                raise DataError(f"{who}: expected a data type code in {known}, found 0x{code:02x}")
+            if ndim < 1:
+                raise DataError(f"{who}: expected at least 1 dimension, found 0")
+            sizes = file.read(4 * ndim)
+            if len(sizes) < 4 * ndim:
+                raise DataError(f"{who}: expected a {4 + 4 * ndim}-byte header for {ndim} "
+                                f"dimensions, found only {4 + len(sizes)} bytes (truncated file?)")
+            dims = tuple(int(d) for d in np.frombuffer(sizes, ">u4"))
+            dtype = _IDX_TYPES[code]
+            expected = math.prod(dims) * dtype.itemsize
+            data = bytearray()
+            while len(data) <= expected:
+                chunk = file.read(min(expected + 1 - len(data), 2**20))
+                if not chunk:
+                    break
+                data += chunk
+    except (OSError, EOFError, zlib.error) as e:
+        if compressed:
+            raise DataError(f"{who}: the gzip stream is corrupt or truncated ({e})") from e
         raise DataError(f"{who}: cannot read the file ({e.strerror or e})") from e
-    with file:
-        start = _read_up_to(who, file, 4, compressed)
-        if len(start) < 4:
-            raise DataError(
-                f"{who}: expected a 4-byte IDX header, found {len(start)} bytes"
-                + (" (empty file)" if not start else "")
-            )
-        if start[0] != 0 or start[1] != 0:
-            raise DataError(
-                f"{who}: expected an IDX file starting with two zero bytes, found "
-                f"0x{start[0]:02x} 0x{start[1]:02x} (not an IDX file?)"
-            )
-        code, ndim = start[2], start[3]
-        if code not in _IDX_TYPES:
-            known = ", ".join(f"0x{c:02x}" for c in _IDX_TYPES)
-            raise DataError(f"{who}: expected a data type code in {known}, found 0x{code:02x}")
-        if ndim < 1:
-            raise DataError(f"{who}: expected at least 1 dimension, found 0")
-        header = 4 + 4 * ndim
-        sizes = _read_up_to(who, file, 4 * ndim, compressed)
-        if len(sizes) < 4 * ndim:
-            raise DataError(
-                f"{who}: expected a {header}-byte header for {ndim} dimensions, "
-                f"found only {4 + len(sizes)} bytes (truncated file?)"
-            )
-        dims = tuple(int(d) for d in np.frombuffer(sizes, ">u4"))
-        dtype = _IDX_TYPES[code]
-        expected = math.prod(dims) * dtype.itemsize
-        data = _read_up_to(who, file, expected + 1, compressed)
     if len(data) != expected:
-        found = (
-            f"{len(data)} (truncated file?)" if len(data) < expected
-            else f"more than {expected} (the file holds more data than its header claims)"
-        )
-        raise DataError(
-            f"{who}: expected {expected} bytes of {dtype.newbyteorder('=')} data after the "
-            f"header for shape {dims}, found {found}"
-        )
-    array = np.frombuffer(data, dtype).reshape(dims)
-    return array.astype(dtype.newbyteorder("="))
-
-
-def _find(who: str, directory: str, name: str) -> str:
-    for candidate in (name, name + ".gz"):
-        path = os.path.join(directory, candidate)
-        if os.path.isfile(path):
-            return path
-    expected = ", ".join(f"{n} (or {n}.gz)" for n in MNIST_FILES)
-    raise DataError(
-        f"{who}: {directory}: missing {name} (or {name}.gz); expected the four files {expected}"
-    )
+        found = (f"{len(data)} (truncated file?)" if len(data) < expected else
+                 f"more than {expected} (the file holds more data than its header claims)")
+        raise DataError(f"{who}: expected {expected} bytes of {dtype.newbyteorder('=')} data "
+                        f"after the header for shape {dims}, found {found}")
+    return np.frombuffer(data, dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def _idx_split(
@@ -357,34 +257,31 @@ def _idx_split(
     dtype = _float_dtype(who, dtype)
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
-        raise DataError(
-            f"{who}: expected a directory holding {', '.join(MNIST_FILES)}, "
-            f"found no directory at {directory}"
-        )
-    paths = [_find(who, directory, name) for name in MNIST_FILES]
+        raise DataError(f"{who}: expected a directory holding {', '.join(MNIST_FILES)}, "
+                        f"found no directory at {directory}")
+    paths = []
+    for name in MNIST_FILES:
+        found = [p for p in (name, name + ".gz") if os.path.isfile(os.path.join(directory, p))]
+        if not found:
+            expected = ", ".join(f"{n} (or {n}.gz)" for n in MNIST_FILES)
+            raise DataError(f"{who}: {directory}: missing {name} (or {name}.gz); "
+                            f"expected the four files {expected}")
+        paths.append(os.path.join(directory, found[0]))
     parts = []
     for image_path, label_path in (paths[:2], paths[2:]):
         pixels, labels = load_idx(image_path), load_idx(label_path)
         if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[1:] != (28, 28):
-            raise DataError(
-                f"{who}: {image_path}: expected uint8 images of shape (n, 28, 28), "
-                f"found {describe(pixels)}"
-            )
+            raise DataError(f"{who}: {image_path}: expected uint8 images of shape (n, 28, 28), "
+                            f"found {describe(pixels)}")
         if labels.dtype != np.uint8 or labels.ndim != 1:
-            raise DataError(
-                f"{who}: {label_path}: expected uint8 labels of shape (n,), "
-                f"found {describe(labels)}"
-            )
+            raise DataError(f"{who}: {label_path}: expected uint8 labels of shape (n,), "
+                            f"found {describe(labels)}")
         if len(labels) != len(pixels):
-            raise DataError(
-                f"{who}: {label_path} holds {len(labels)} labels but {image_path} holds "
-                f"{len(pixels)} images; expected one label per image"
-            )
+            raise DataError(f"{who}: {label_path} holds {len(labels)} labels but {image_path} "
+                            f"holds {len(pixels)} images; expected one label per image")
         if len(labels) and labels.max() >= len(class_names):
-            raise DataError(
-                f"{who}: {label_path}: expected labels 0..{len(class_names) - 1}, "
-                f"found {int(labels.max())}"
-            )
+            raise DataError(f"{who}: {label_path}: expected labels 0..{len(class_names) - 1}, "
+                            f"found {int(labels.max())}")
         x = pixels.astype(dtype) / dtype.type(255)
         x = x.reshape(-1, 1, 28, 28) if images else x.reshape(-1, 28 * 28)
         parts += [x, labels.astype(np.int64)]
@@ -397,11 +294,9 @@ def mnist(
     """MNIST read from the four IDX files (raw or ``.gz``) in ``directory``; nothing downloads.
 
     Args:
-        directory: holds train-images-idx3-ubyte, train-labels-idx1-ubyte,
-            t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, each optionally ending in .gz
-            (the raw file is used when both exist).
+        directory: holds the four ``MNIST_FILES``, each raw or ending in .gz (the raw file
+            is used when both exist).
         images: False for flat rows (n, 784); True for NCHW images (n, 1, 28, 28).
-        dtype: float64 (default) or float32 for the images.
 
     Returns:
         ``TrainTest(x_train, y_train, x_test, y_test, class_names)``: pixels scaled to
@@ -416,19 +311,7 @@ def mnist(
 def fashion_mnist(
     directory: str | os.PathLike[str], *, images: bool = False, dtype: Any = np.float64
 ) -> TrainTest:
-    """Fashion-MNIST from ``directory``: as ``mnist`` but with ``FASHION_MNIST_CLASSES`` names.
-
-    Args:
-        directory: holds the four files named as for ``mnist`` (raw or ``.gz``).
-        images: False for flat rows (n, 784); True for NCHW images (n, 1, 28, 28).
-        dtype: float64 (default) or float32 for the images.
-
-    Returns:
-        ``TrainTest(x_train, y_train, x_test, y_test, class_names)`` as for ``mnist``.
-
-    Raises:
-        DataError: a file is missing or malformed, or images and labels disagree.
-    """
+    """Fashion-MNIST from ``directory``: as ``mnist``, with ``FASHION_MNIST_CLASSES`` names."""
     return _idx_split("fashion_mnist", directory, images, dtype, FASHION_MNIST_CLASSES)
 
 
@@ -436,19 +319,10 @@ def fashion_mnist(
 
 
 def one_hot(labels: Any, num_classes: int, dtype: Any = np.float64) -> np.ndarray:
-    """Integer class labels as one-hot rows.
-
-    Args:
-        labels: integer array of any shape, values in [0, num_classes).
-        num_classes: the number of classes, a positive integer.
-        dtype: float64 (default) or float32.
+    """Integer class labels (any shape, values in [0, num_classes)) as one-hot rows.
 
     Returns:
         Array of shape ``labels.shape + (num_classes,)``: 1 at each label, 0 elsewhere.
-
-    Raises:
-        ArrayTypeError: ``labels`` is not an integer array.
-        ArgumentError: ``num_classes`` is not positive, or a label is out of range.
     """
     require_array("one_hot", "labels", labels)
     if labels.dtype.kind not in "iu":
@@ -458,10 +332,8 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = np.float64) -> np.ndarra
     labels = np.asarray(labels)
     bad = (labels < 0) | (labels >= num_classes)
     if bad.any():
-        raise ArgumentError(
-            f"one_hot: labels must lie in [0, {num_classes}), got {labels[bad].flat[0]} "
-            f"({int(bad.sum())} out of range)"
-        )
+        raise ArgumentError(f"one_hot: labels must lie in [0, {num_classes}), got "
+                            f"{labels[bad].flat[0]} ({int(bad.sum())} out of range)")
     return (labels[..., None] == np.arange(num_classes)).astype(dtype)
 
 
@@ -472,18 +344,9 @@ def train_test_split(key: Any, x: Any, y: Any, test_fraction: float = 0.2) -> Sp
     exactly one part, and the same key always gives the same split.
 
     Args:
-        key: a ``funcnet.random`` key.
         x: inputs (n, ...).
         y: targets or labels (n, ...).
-        test_fraction: a number strictly between 0 and 1.
-
-    Returns:
-        ``Split(x_train, y_train, x_test, y_test)``.
-
-    Raises:
-        ArrayTypeError: ``key`` is not a key, or ``x`` or ``y`` is not an array.
-        ShapeError: ``x`` or ``y`` is a scalar, or they hold different numbers of samples.
-        ArgumentError: ``test_fraction`` is outside (0, 1) or leaves a part empty.
+        test_fraction: a number strictly between 0 and 1 that leaves neither part empty.
     """
     who = "train_test_split"
     _require_key(who, key)
@@ -497,67 +360,40 @@ def train_test_split(key: Any, x: Any, y: Any, test_fraction: float = 0.2) -> Sp
         )
     number = isinstance(test_fraction, int | float | np.floating)
     if isinstance(test_fraction, bool) or not number or not 0.0 < float(test_fraction) < 1.0:
-        raise ArgumentError(
-            f"{who}: test_fraction must be a number in (0, 1), got {test_fraction!r}"
-        )
+        raise ArgumentError(f"{who}: test_fraction must be a number in (0, 1), "
+                            f"got {test_fraction!r}")
     n = len(x)
     n_test = math.ceil(float(test_fraction) * n)
     if not 0 < n_test < n:
-        raise ArgumentError(
-            f"{who}: test_fraction {test_fraction} of {n} samples gives {n_test} test and "
-            f"{n - n_test} training samples; expected both parts non-empty"
-        )
+        raise ArgumentError(f"{who}: test_fraction {test_fraction} of {n} samples gives "
+                            f"{n_test} test and {n - n_test} training samples; "
+                            "expected both parts non-empty")
     order = permutation(key, n)
     test, train = order[:n_test], order[n_test:]
     return Split(x[train], y[train], x[test], y[test])
 
 
 def _floating(who: str, x: Any) -> np.ndarray:
+    """``x`` checked to be a real array of shape (n, ...), n >= 1; integers become float64."""
     require_array(who, "x", x)
     if x.ndim < 1 or len(x) == 0:
-        raise ShapeError(
-            f"{who}: expected x of shape (n, ...) with n >= 1, got shape {tuple(x.shape)}"
-        )
+        raise ShapeError(f"{who}: expected x of shape (n, ...) with n >= 1, "
+                         f"got shape {tuple(x.shape)}")
     if x.dtype.kind not in "fiub":
         raise ArrayTypeError(f"{who}: expected a real-valued array, got {describe(x)}")
     return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
-def _require_finite(who: str, x: np.ndarray) -> None:
-    """Raise ``NonFiniteError`` naming the row and feature of x's first NaN or infinity."""
-    bad = ~np.isfinite(x)
-    if bad.any():
-        row, *feature = (int(i) for i in np.argwhere(bad)[0])
-        where = f"row {row}"
-        if len(feature) == 1:
-            where += f", feature {feature[0]}"
-        elif feature:
-            where += f", feature {tuple(feature)}"
-        raise NonFiniteError(
-            f"{who}: expected finite values in x, got {float(x[(row, *feature)])} at {where}"
-        )
-
-
 def standardizer(x: Any, *, per_feature: bool = True) -> Standardization:
-    """Mean and standard deviation of ``x``, to pass to ``standardize``.
+    """Mean and standard deviation of ``x`` (n, ...) over axis 0, to pass to ``standardize``.
 
-    Per feature by default; with ``per_feature=False`` one mean and one std over
-    every value (what images want: a stray pixel at the border, constant in the
-    training set, is not blown up), repeated to the per-feature shape. A
-    constant feature gets std 1 (and its own value as mean), so it becomes exactly 0.
-
-    Args:
-        x: array (n, ...), n >= 1; statistics are taken over axis 0 (over everything
-            when not ``per_feature``).
-        per_feature: one statistic per feature (True) or one for all (False).
-
-    Returns:
-        ``Standardization(mean, std)``, each of shape ``x.shape[1:]`` and x's float dtype
-        (float64 for integer input).
+    With ``per_feature=False``, one mean and one std over every value (what images
+    want: a stray pixel at the border, constant in the training set, is not blown
+    up), repeated to the per-feature shape. A constant feature gets std 1 (and its
+    own value as mean), so it becomes exactly 0. The statistics have x's float dtype
+    (float64 for integer input).
 
     Raises:
-        ArrayTypeError: ``x`` is not a real-valued array.
-        ShapeError: ``x`` is a scalar or holds no samples.
         NonFiniteError: ``x`` holds a NaN or an infinity (the message names the row
             and feature of the first).
 
@@ -566,15 +402,21 @@ def standardizer(x: Any, *, per_feature: bool = True) -> Standardization:
     ([2.0, 2.0], [1.4142135623730951, 1.4142135623730951])
     """
     x = _floating("standardizer", x)
-    _require_finite("standardizer", x)
+    bad = np.argwhere(~np.isfinite(x))
+    if len(bad):
+        row, *feature = (int(i) for i in bad[0])
+        where = f"row {row}"
+        if feature:
+            where += f", feature {feature[0] if len(feature) == 1 else tuple(feature)}"
+        raise NonFiniteError(f"standardizer: expected finite values in x, "
+                             f"got {float(x[tuple(bad[0])])} at {where}")
+    values = x if per_feature else x.reshape(-1, 1)
+    constant = (values == values[0]).all(axis=0)
+    mean = np.where(constant, values[0], values.mean(axis=0)).astype(x.dtype)
+    std = np.where(constant, 1, values.std(axis=0)).astype(x.dtype)
     if not per_feature:
-        one = standardizer(x.reshape(-1, 1))
-        return Standardization(np.full(x.shape[1:], one.mean[0], x.dtype),
-                               np.full(x.shape[1:], one.std[0], x.dtype))
-    constant = (x == x[0]).all(axis=0)
-    mean = np.where(constant, x[0], x.mean(axis=0))
-    std = np.where(constant, 1, x.std(axis=0))
-    return Standardization(mean.astype(x.dtype), std.astype(x.dtype))
+        mean, std = np.full(x.shape[1:], mean[0]), np.full(x.shape[1:], std[0])
+    return Standardization(mean, std)
 
 
 def standardize(x: Any, stats: Standardization) -> np.ndarray:
@@ -582,14 +424,9 @@ def standardize(x: Any, stats: Standardization) -> np.ndarray:
 
     Args:
         x: array (n, ...) whose trailing shape equals ``stats.mean.shape``.
-        stats: a ``Standardization``.
 
     Returns:
         A new array of x's shape and float dtype (float64 for integer input).
-
-    Raises:
-        ArrayTypeError: ``x`` is not a real-valued array or ``stats`` is not a Standardization.
-        ShapeError: ``x`` has no samples or its features do not match ``stats``.
 
     >>> x = np.array([[1.0, 5.0], [3.0, 5.0]])
     >>> standardize(x, standardizer(x))
@@ -603,9 +440,7 @@ def standardize(x: Any, stats: Standardization) -> np.ndarray:
         )
     if x.shape[1:] != np.shape(stats.mean):
         features = "".join(f", {d}" for d in np.shape(stats.mean)) or ","
-        raise ShapeError(
-            f"standardize: expected x of shape (n{features}) to match the statistics, "
-            f"got shape {tuple(x.shape)}"
-        )
+        raise ShapeError(f"standardize: expected x of shape (n{features}) to match the "
+                         f"statistics, got shape {tuple(x.shape)}")
     mean, std = (np.asarray(s).astype(x.dtype, copy=False) for s in (stats.mean, stats.std))
     return (x - mean) / std

@@ -31,15 +31,13 @@ so ``Layer(init, forward, backward)`` from three plain functions is a layer:
   for ``dx`` (a network's first layer needs no gradient of its data).
 - ``kernel``: the layer's math and its checks, apart (a ``Kernel``), for a
   layer whose ``forward``/``backward`` check their input before they compute.
-  Compositions and ``fit`` check once at their own boundary and then run the
-  kernels unchecked. ``None`` for a layer whose forward and backward are
-  already the bare math (a layer of one's own, unless one writes checks).
+  ``None`` for a layer whose forward and backward are already the bare math.
 
-Checks run at the boundary, once. ``layer.forward(params, x)`` at a prompt
+Checks run at the boundary, once: ``layer.forward(params, x)`` at a prompt
 checks ``x`` and ``params`` and names the layer in its error; ``serial``
-checks its input against every layer's params before any math runs (the
-checks pass shapes along as ``ArraySpec``); ``fit`` checks its configuration
-once and then runs the math with only a finiteness test per step.
+checks its input against every layer's params (passing shapes along as
+``ArraySpec``) and then runs the kernels unchecked; ``fit`` checks its
+configuration once and then only tests the loss for finiteness each step.
 """
 
 from __future__ import annotations
@@ -87,15 +85,14 @@ def spec_of(x: Any) -> ArraySpec:
 class Kernel(NamedTuple):
     """A layer's math and its checks, written apart.
 
-    ``forward(params, x, **extras) -> (y, cache)`` and ``backward(cache, dy)
-    -> (dx, dparams)`` compute and check nothing. ``check(params, x, **extras)
-    -> ArraySpec`` raises a clear error naming the layer when the math cannot
-    take its input, reading only the shape and dtype of ``x`` (an array or an
-    ``ArraySpec``), and returns the spec of ``y``. ``check_dy(cache, dy)``
-    raises unless ``dy`` fits the output that made ``cache``. ``entries`` are
-    the checked ``(forward, backward)`` built from this kernel: a layer whose
-    ``forward`` or ``backward`` is no longer that entry (``layer._replace(
-    backward=...)``) runs what replaced it, not the kernel.
+    ``forward`` and ``backward`` have the protocol's signatures and check nothing.
+    ``check(params, x, **extras) -> ArraySpec`` raises an error naming the layer
+    when the math cannot take ``x`` (an array or an ``ArraySpec``: only its shape
+    and dtype are read) and returns the spec of ``y``. ``check_dy(cache, dy)``
+    raises unless ``dy`` fits the output that made ``cache``. ``entries`` are the
+    checked ``(forward, backward)`` built from this kernel: a layer whose own
+    function is no longer its entry (``layer._replace(backward=...)``) runs what
+    replaced it, not the kernel.
     """
 
     forward: Callable[..., tuple[Array, Any]]
@@ -122,24 +119,11 @@ class Layer(NamedTuple):
 
 
 def math_of(layer: Layer) -> tuple[Callable, Callable]:
-    """The unchecked ``(forward, backward)`` of a layer: its kernel's, or its own.
-
-    Each comes from the kernel only while the layer's own function is the checked
-    entry built from it, so a replaced ``forward`` or ``backward`` is what runs.
-    """
+    """The unchecked ``(forward, backward)`` of a layer: its kernel's, or its own."""
     public, kernel = (layer.forward, layer.backward), layer.kernel
     if kernel is None:
         return public
     return unchecked(public, (kernel.forward, kernel.backward), kernel.entries)
-
-
-def check_extras(name: str, takes: frozenset[str], extras: dict) -> None:
-    """Refuse a keyword the layer does not take (a misspelt ``train=`` never vanishes)."""
-    unexpected = set(extras) - takes
-    if unexpected:
-        accepted = ", ".join(sorted(takes)) or "no keyword arguments"
-        raise ArgumentError(f"{name}: unexpected keyword {sorted(unexpected)}; it takes "
-                            f"{accepted}")
 
 
 def checked_layer(name: str, init: Callable, forward: Callable, backward: Callable, *,
@@ -159,7 +143,10 @@ def checked_layer(name: str, init: Callable, forward: Callable, backward: Callab
         raise ArgumentError(f"{name}: a layer that takes state must give initial_state")
 
     def checked_forward(params, x, **extras):
-        check_extras(name, takes, extras)
+        unexpected = set(extras) - takes  # a misspelt ``train=`` never vanishes
+        if unexpected:
+            raise ArgumentError(f"{name}: unexpected keyword {sorted(unexpected)}; it takes "
+                                f"{', '.join(sorted(takes)) or 'no keyword arguments'}")
         check(params, x, **extras)
         return forward(params, x, **extras)
 
@@ -190,12 +177,9 @@ def located(error: FuncnetError, where: str) -> FuncnetError:
 
 
 def check_key(who: str, key: Any) -> None:
-    """Raise unless ``key`` is a ``funcnet.random`` key."""
     if not is_key(key):
-        raise ArrayTypeError(
-            f"{who}: expected a random key (make one with funcnet.random.key(seed)), "
-            f"got {describe(key)}"
-        )
+        raise ArrayTypeError(f"{who}: expected a random key (make one with "
+                             f"funcnet.random.key(seed)), got {describe(key)}")
 
 
 def check_in_shape(who: str, in_shape: Any, *, rank: int | None = None, layout: str = "",
@@ -204,66 +188,52 @@ def check_in_shape(who: str, in_shape: Any, *, rank: int | None = None, layout: 
     try:
         shape = tuple(int(s) for s in in_shape)
         ok = all(s > 0 for s in shape) and all(
-            isinstance(s, int | np.integer) and not isinstance(s, bool) for s in in_shape
-        )
+            isinstance(s, int | np.integer) and not isinstance(s, bool) for s in in_shape)
     except TypeError:
         ok = False
     if not ok:
-        raise ShapeError(
-            f"{who}: in_shape must be a tuple of positive integers (one sample, no batch "
-            f"axis), got {in_shape!r}"
-        )
+        raise ShapeError(f"{who}: in_shape must be a tuple of positive integers (one sample, "
+                         f"no batch axis), got {in_shape!r}")
     if rank is not None and len(shape) != rank:
-        raise ShapeError(
-            f"{who}: expected in_shape of rank {rank} {layout}, got {shape} of rank {len(shape)}"
-        )
+        raise ShapeError(f"{who}: expected in_shape of rank {rank} {layout}, got {shape} of "
+                         f"rank {len(shape)}")
     if len(shape) < min_rank:
-        raise ShapeError(
-            f"{who}: expected in_shape of rank at least {min_rank}, got {shape}"
-        )
+        raise ShapeError(f"{who}: expected in_shape of rank at least {min_rank}, got {shape}")
     return shape
 
 
 def check_input(who: str, x: Any, *, min_rank: int = 1) -> None:
-    """``x`` must be an array with a batch axis (rank at least ``min_rank``)."""
+    """``x`` must be an array (or spec) of real numbers with a batch axis, of rank >= min_rank."""
     if not (is_array(x) or isinstance(x, ArraySpec)):
-        raise ArrayTypeError(
-            f"{who}: expected x to be an array of shape (batch, ...), got {describe(x)}"
-        )
+        raise ArrayTypeError(f"{who}: expected x to be an array of shape (batch, ...), got "
+                             f"{describe(x)}")
     if x.ndim < min_rank:
-        raise ShapeError(
-            f"{who}: expected x of rank at least {min_rank} (a leading batch axis), "
-            f"got shape {tuple(x.shape)}"
-        )
+        raise ShapeError(f"{who}: expected x of rank at least {min_rank} (a leading batch "
+                         f"axis), got shape {tuple(x.shape)}")
     if np.dtype(x.dtype).kind not in "biuf":
         raise ArrayTypeError(f"{who}: expected x of real numbers (float, int or bool), "
                              f"got dtype {x.dtype}")
 
 
 def check_rank(who: str, x: Any, rank: int, layout: str) -> None:
-    """``x`` must be an array (or spec) of real numbers and of rank ``rank``; ``layout``
-    spells its shape."""
+    """Like ``check_input``, for an ``x`` of exactly rank ``rank``; ``layout`` spells its shape."""
     check_input(who, x, min_rank=0)
     if x.ndim != rank:
         raise ShapeError(f"{who}: expected x of rank {rank} with shape {layout}, "
                          f"got rank {x.ndim} with shape {tuple(x.shape)}")
 
 
-def check_grad(who: str, dy: Any, shape: tuple[int, ...]) -> None:
+def check_grad(who: str, dy: Any, shape: Shape) -> None:
     """``dy`` must be an array shaped like the forward output."""
     if not is_array(dy):
-        raise ArrayTypeError(
-            f"{who}.backward: expected dy to be an array of shape {shape}, got {describe(dy)}"
-        )
+        raise ArrayTypeError(f"{who}.backward: expected dy to be an array of shape {shape}, "
+                             f"got {describe(dy)}")
     if tuple(dy.shape) != tuple(shape):
-        raise ShapeError(
-            f"{who}.backward: expected dy of shape {tuple(shape)} (the forward output), "
-            f"got {tuple(dy.shape)}"
-        )
+        raise ShapeError(f"{who}.backward: expected dy of shape {tuple(shape)} (the forward "
+                         f"output), got {tuple(dy.shape)}")
 
 
 def check_no_params(who: str, params: Any) -> None:
-    """A parameterless layer must be given ``()``."""
     if not (isinstance(params, tuple) and len(params) == 0):
         raise StructureError(f"{who}: this layer has no parameters; expected params (), "
                              f"got {describe(params)}")
@@ -280,10 +250,8 @@ def check_train(who: str, train: Any) -> bool:
 def check_same_float(who: str, x: Any, W: Any) -> None:
     """Refuse a silent upcast: a float input must have the parameters' dtype."""
     if x.dtype != W.dtype and np.dtype(x.dtype).kind == "f":
-        raise ArrayTypeError(
-            f"{who}: x is {x.dtype} but the parameters are {W.dtype}; build the layer with "
-            f"dtype={np.dtype(x.dtype).name!r} or cast x"
-        )
+        raise ArrayTypeError(f"{who}: x is {x.dtype} but the parameters are {W.dtype}; build "
+                             f"the layer with dtype={np.dtype(x.dtype).name!r} or cast x")
 
 
 def check_cache(who: str, cache: Any, kind: type) -> None:

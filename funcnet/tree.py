@@ -3,11 +3,8 @@
 A pytree here is any nesting of dicts, tuples, lists and NamedTuples with
 arrays (or numbers) at the leaves. dm-tree flattens dicts in *sorted* key
 order, treats ``None`` as a leaf, and treats ``()`` as a tree with no leaves,
-which is why a layer without parameters has ``params == ()``.
-
-``map`` and ``unflatten_as`` walk dicts, tuples, lists and NamedTuples
-themselves (``map`` checking in the same pass that its trees agree) and leave
-any other container dm-tree knows to dm-tree.
+which is why a layer without parameters has ``params == ()``. ``map`` walks
+dicts, tuples, lists and NamedTuples itself and leaves other containers to dm-tree.
 
 Paths name a leaf by the keys, indices and NamedTuple fields that lead to
 it; ``path_str`` renders them the way Python would index the tree, e.g.
@@ -23,7 +20,7 @@ it; ``path_str`` renders them the way Python would index the tree, e.g.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,33 +29,14 @@ import tree as _dm
 from funcnet.errors import ShapeError, StructureError, describe
 
 __all__ = [
-    "map",
-    "leaves",
-    "structure",
-    "unflatten_as",
-    "flatten_with_paths",
-    "leaf_path",
-    "path_str",
-    "same_structure",
-    "assert_same_structure",
-    "assert_same_shapes",
-    "freeze",
-    "is_frozen",
-    "zeros_like",
-    "add",
-    "sub",
-    "scale",
-    "vdot",
-    "global_norm",
-    "size",
-    "all_finite",
-    "first_nonfinite",
-    "Field",
+    "map", "leaves", "structure", "unflatten_as", "flatten_with_paths", "leaf_path", "path_str",
+    "same_structure", "assert_same_structure", "assert_same_shapes", "freeze", "is_frozen",
+    "zeros_like", "add", "sub", "scale", "vdot", "global_norm", "size", "all_finite",
+    "first_nonfinite", "Field",
 ]
 
 Tree = Any
 Path = tuple
-_CONTAINERS = (dict, tuple, list)
 
 
 def _is_named(node: Any) -> bool:
@@ -68,26 +46,24 @@ def _is_named(node: Any) -> bool:
 
 def map(f: Callable[..., Any], *trees: Tree, who: str = "tree.map",  # noqa: A001
         names: Sequence[str] | None = None) -> Tree:
-    """Apply ``f`` leafwise over one or more trees of the same structure.
+    """Apply ``f`` leafwise, in ``leaves`` order, over trees of the first one's structure.
 
-    One walk checks the trees' structure and builds the result, which has the
-    first tree's structure (its dict key order included). ``f`` sees the leaves
-    in ``leaves`` order.
+    One walk checks the structure and builds the result (the first tree's dict
+    key order included).
 
     >>> map(lambda a, b: a + b, {"x": 1, "y": (2, 3)}, {"x": 10, "y": (20, 30)})
     {'x': 11, 'y': (22, 33)}
 
     Raises:
-        StructureError: a tree does not have the first one's structure. The message
-            names the path as ``assert_same_structure`` words it, with ``who`` and
-            ``names`` (one per tree, ``trees[i]`` by default).
+        StructureError: a tree differs from the first; worded as ``assert_same_structure``
+            does, with ``who`` and ``names`` (one per tree, ``trees[i]`` by default).
     """
     return _map(f, (trees, who, names), trees[0], trees[1:])
 
 
 def _map(f: Callable[..., Any], context: tuple, node: Any, others: Sequence[Any]) -> Any:
-    """``map`` from ``node`` down, ``others`` holding the other trees' nodes at the same
-    place; ``context`` is ``(trees, who, names)``, to word a mismatch."""
+    """``map`` at ``node``, ``others`` being the other trees' nodes there; ``context`` is
+    ``(trees, who, names)``, to word a mismatch."""
     kind = type(node)
     if kind is dict:
         for o in others:
@@ -113,14 +89,14 @@ def _map(f: Callable[..., Any], context: tuple, node: Any, others: Sequence[Any]
                 _mismatch(*context)
         return _dm.map_structure(f, node, *others)
     for o in others:
-        if isinstance(o, _CONTAINERS):
+        if isinstance(o, dict | tuple | list):
             _mismatch(*context)
     return f(node, *others)
 
 
 def _mismatch(trees: Sequence[Tree], who: str, names: Sequence[str] | None) -> None:
-    """Raise the ``StructureError`` that names where a tree differs from the first; return
-    only if dm-tree sees no difference (two NamedTuple classes of one name and fields)."""
+    """Raise the ``StructureError`` naming where a tree differs from the first; return only
+    if dm-tree sees no difference (two NamedTuple classes of one name and fields)."""
     labels = names or [f"trees[{i}]" for i in range(len(trees))]
     for other, label in zip(trees[1:], labels[1:], strict=True):
         assert_same_structure(trees[0], other, who=who, expected_name=labels[0],
@@ -137,26 +113,6 @@ def structure(tree: Tree) -> Tree:
     return map(lambda _: None, tree)
 
 
-def _rebuild(node: Any, flat: Iterator[Any]) -> Any:
-    """``node``'s structure holding the next leaves of ``flat``, taken in ``leaves`` order."""
-    kind = type(node)
-    if kind is dict:
-        keys = list(node)
-        order = sorted(keys)
-        built = {}
-        for k in order:
-            built[k] = _rebuild(node[k], flat)
-        return built if keys == order else {k: built[k] for k in keys}
-    if kind is tuple or kind is list or isinstance(node, tuple) and hasattr(kind, "_fields"):
-        children = []
-        for child in node:
-            children.append(_rebuild(child, flat))
-        return kind(children) if kind is tuple or kind is list else kind(*children)
-    if kind is not np.ndarray and _dm.is_nested(node):  # another container dm-tree knows
-        return _dm.unflatten_as(node, [next(flat) for _ in _dm.flatten(node)])
-    return next(flat)
-
-
 def unflatten_as(tree: Tree, flat: Sequence[Any]) -> Tree:
     """Rebuild a tree with the structure of ``tree`` from a flat list of leaves.
 
@@ -164,14 +120,10 @@ def unflatten_as(tree: Tree, flat: Sequence[Any]) -> Tree:
     {'b': 3, 'W': (1, 2)}
     """
     flat = list(flat)
+    if len(flat) != len(_dm.flatten(tree)):
+        return _dm.unflatten_as(tree, flat)  # which raises, worded by dm-tree
     rest = iter(flat)
-    try:
-        rebuilt = _rebuild(tree, rest)
-    except StopIteration:  # too few leaves: dm-tree words the error
-        return _dm.unflatten_as(tree, flat)
-    if next(rest, rest) is not rest:  # too many leaves: likewise
-        return _dm.unflatten_as(tree, flat)
-    return rebuilt
+    return map(lambda _: next(rest), tree)
 
 
 class Field(str):
@@ -187,18 +139,14 @@ def _marked(tree: Tree, path: Path) -> Path:
         return path
     out, node = [], tree
     for p in path:
-        if isinstance(p, str) and _is_named(node):
-            out.append(Field(p))
-            node = getattr(node, p)
-        else:
-            out.append(p)
-            node = node[p]
+        named = isinstance(p, str) and _is_named(node)
+        out.append(Field(p) if named else p)
+        node = getattr(node, p) if named else node[p]
     return tuple(out)
 
 
 def flatten_with_paths(tree: Tree) -> list[tuple[Path, Any]]:
-    """``[(path, leaf), ...]`` in the same order as ``leaves``; NamedTuple fields in a path
-    are ``Field``s.
+    """``[(path, leaf), ...]`` in ``leaves`` order; NamedTuple fields in a path are ``Field``s.
 
     >>> from funcnet.optim import sgd
     >>> [path_str(p, "state") for p, _ in flatten_with_paths(sgd(0.1).init(np.ones(2)))]
@@ -208,8 +156,7 @@ def flatten_with_paths(tree: Tree) -> list[tuple[Path, Any]]:
 
 
 def leaf_path(tree: Tree, i: int, root: str = "") -> str:
-    """The path of ``tree``'s ``i``-th leaf (in ``leaves`` order), rendered by ``path_str``:
-    what an error message names, found only once there is an error to word.
+    """The path of ``tree``'s ``i``-th leaf (in ``leaves`` order), rendered by ``path_str``.
 
     >>> leaf_path(({"W": 1, "b": 2}, ()), 1, "params")
     "params[0]['b']"
@@ -235,25 +182,18 @@ def _kind(node: Any) -> str:
 
 
 def _first_difference(a: Any, b: Any, path: Path = ()) -> tuple[Path, str, str] | None:
-    """The first place where ``a`` and ``b`` differ as trees, or None."""
-    a_nested, b_nested = _dm.is_nested(a), _dm.is_nested(b)
-    if not a_nested and not b_nested:
+    """The first ``(path, expected, got)`` where ``a`` and ``b`` differ as trees, or None."""
+    if not _dm.is_nested(a) and not _dm.is_nested(b):
         return None
-    if a_nested != b_nested:
+    if type(a) is not type(b) or len(a) != len(b) or isinstance(a, Mapping) and set(a) != set(b):
         return path, _kind(a), _kind(b)
-    if isinstance(a, Mapping) or isinstance(b, Mapping):
-        if not (isinstance(a, Mapping) and isinstance(b, Mapping)) or set(a) != set(b):
-            return path, _kind(a), _kind(b)
-        for k in sorted(a):
-            found = _first_difference(a[k], b[k], (*path, k))
-            if found:
-                return found
-        return None
-    if type(a) is not type(b) or len(a) != len(b):
-        return path, _kind(a), _kind(b)
-    names = [Field(f) for f in type(a)._fields] if _is_named(a) else range(len(a))
-    for i, x, y in zip(names, a, b, strict=True):
-        found = _first_difference(x, y, (*path, i))
+    if isinstance(a, Mapping):
+        children = [(k, a[k], b[k]) for k in sorted(a)]
+    else:
+        keys = [Field(f) for f in type(a)._fields] if _is_named(a) else range(len(a))
+        children = zip(keys, a, b, strict=True)
+    for key, x, y in children:
+        found = _first_difference(x, y, (*path, key))
         if found:
             return found
     return None
@@ -284,20 +224,12 @@ def assert_same_structure(
     funcnet.errors.StructureError: sgd.update: grads do not match the structure of params \
 at params: expected a dict with keys ['W', 'b'], got a dict with keys ['W']
     """
-    try:
-        _dm.assert_same_structure(expected, actual, check_types=True)
+    if same_structure(expected, actual):
         return
-    except (ValueError, TypeError):
-        pass
-    found = _first_difference(expected, actual)
-    if found is None:  # dm-tree saw a difference our walk does not describe
-        path, want, got = (), _kind(expected), _kind(actual)
-    else:
-        path, want, got = found
-    raise StructureError(
-        f"{who}: {actual_name} do not match the structure of {expected_name} at "
-        f"{path_str(path, expected_name)}: expected {want}, got {got}"
-    )
+    path, want, got = (_first_difference(expected, actual)
+                       or ((), _kind(expected), _kind(actual)))  # a difference only dm-tree sees
+    raise StructureError(f"{who}: {actual_name} do not match the structure of {expected_name} "
+                         f"at {path_str(path, expected_name)}: expected {want}, got {got}")
 
 
 def assert_same_shapes(
@@ -305,30 +237,17 @@ def assert_same_shapes(
     actual_name: str = "grads", check_dtype: bool = False,
 ) -> None:
     """Structure first, then every leaf's shape (and dtype if asked), naming the path."""
-    assert_same_structure(
-        expected, actual, who=who, expected_name=expected_name, actual_name=actual_name
-    )
+    assert_same_structure(expected, actual, who=who, expected_name=expected_name,
+                          actual_name=actual_name)
     for i, (e, a) in enumerate(zip(leaves(expected), leaves(actual), strict=True)):
-        e_shape, a_shape = np.shape(e), np.shape(a)
-        if e_shape != a_shape:
-            what = f"shape {a_shape}, expected {e_shape}"
+        if np.shape(e) != np.shape(a):
+            what = f"shape {np.shape(a)}, expected {np.shape(e)}"
         elif check_dtype and np.result_type(e) != np.result_type(a):
             what = f"dtype {np.result_type(a)}, expected {np.result_type(e)}"
         else:
             continue
         raise ShapeError(f"{who}: {actual_name} at {leaf_path(expected, i, expected_name)} "
                          f"has {what}")
-
-
-def _freeze_leaf(leaf: Any, copy: bool) -> Any:
-    if type(leaf) is not np.ndarray:
-        return leaf  # numbers and jax arrays are immutable already
-    if not leaf.flags.writeable:
-        return leaf
-    if copy:
-        leaf = leaf.copy()
-    leaf.flags.writeable = False
-    return leaf
 
 
 def freeze(tree: Tree, *, copy: bool = True) -> Tree:
@@ -344,14 +263,20 @@ def freeze(tree: Tree, *, copy: bool = True) -> Tree:
     ...
     ValueError: assignment destination is read-only
     """
-    return map(lambda leaf: _freeze_leaf(leaf, copy), tree)
+
+    def seal(leaf):
+        if type(leaf) is not np.ndarray or not leaf.flags.writeable:
+            return leaf  # numbers and jax arrays are immutable already
+        leaf = leaf.copy() if copy else leaf
+        leaf.flags.writeable = False
+        return leaf
+
+    return map(seal, tree)
 
 
 def is_frozen(tree: Tree) -> bool:
     """True when no numpy leaf of ``tree`` is writeable."""
-    return all(
-        not (type(leaf) is np.ndarray and leaf.flags.writeable) for leaf in _dm.flatten(tree)
-    )
+    return not any(type(x) is np.ndarray and x.flags.writeable for x in _dm.flatten(tree))
 
 
 def zeros_like(tree: Tree) -> Tree:
@@ -376,9 +301,7 @@ def scale(factor: float, tree: Tree) -> Tree:
 
 def vdot(a: Tree, b: Tree) -> Any:
     """The sum over all leaves of ``sum(a * b)``: the dot product of two flattened trees."""
-    return builtins.sum(
-        (x * y).sum() for x, y in zip(_dm.flatten(a), _dm.flatten(b), strict=True)
-    )
+    return builtins.sum((x * y).sum() for x, y in zip(leaves(a), leaves(b), strict=True))
 
 
 def global_norm(tree: Tree) -> Any:

@@ -5,7 +5,7 @@ counter-based generator. Every sampler takes a key and returns the same
 numbers for the same key on every run and every machine; nothing here reads
 or writes numpy's global generator. A key is meant to be used once: split it
 to get fresh keys for separate uses. Every draw makes its own generator from
-its key, so no draw leaves anything behind for the next, in any thread.
+its key, so no draw leaves state behind, in any thread.
 
 >>> k = key(0)
 >>> k_init, k_data = split(k)
@@ -22,17 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from funcnet.errors import ArgumentError, ArrayTypeError, describe
+from funcnet.errors import ArgumentError, ArrayTypeError, describe, is_array, require_probability
 
 __all__ = [
-    "key",
-    "split",
-    "fold_in",
-    "is_key",
-    "normal",
-    "uniform",
-    "integers",
-    "permutation",
+    "key", "split", "fold_in", "is_key", "normal", "uniform", "integers", "permutation",
     "bernoulli",
 ]
 
@@ -54,10 +47,7 @@ def _seal(words: np.ndarray) -> Key:
 def is_key(value: Any) -> bool:
     """True when ``value`` looks like a key made by this module (or that key as a jax array,
     which ``split`` and ``bernoulli`` also take: see "the same draws on a jax key")."""
-    return (
-        hasattr(value, "__array_namespace__") and not isinstance(value, np.generic)
-        and value.dtype == np.uint64 and tuple(value.shape) == (2,)
-    )
+    return is_array(value) and value.dtype == np.uint64 and tuple(value.shape) == (2,)
 
 
 def _require_key(who: str, value: Any) -> Key:
@@ -75,7 +65,7 @@ def key(seed: int) -> Key:
     The seed is spread over the 128 key bits with numpy's ``SeedSequence``,
     whose output is fixed across platforms.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+    if not _is_int(seed) or seed < 0:
         raise ArgumentError(f"random.key: seed must be a non-negative integer, got {seed!r}")
     return _seal(np.random.SeedSequence(int(seed)).generate_state(2, np.uint64))
 
@@ -88,12 +78,13 @@ def _bit_generator(k: Key, domain: np.uint64 = _SAMPLE_DOMAIN, word0: int = 0):
 def split(k: Key, n: int = 2) -> tuple[Key, ...]:
     """Derive ``n`` independent keys from ``k`` (a tuple, so ``a, b = split(k)`` works)."""
     _require_key("random.split", k)
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+    if not _is_int(n) or n < 1:
         raise ArgumentError(f"random.split: n must be a positive integer, got {n!r}")
+    n = int(n)
     if not isinstance(k, np.ndarray):  # a jax key, traced by the jit path
-        words = _philox_words(k, 2 * int(n), _SPLIT_DOMAIN).reshape(int(n), 2)
-        return tuple(words[i] for i in range(int(n)))
-    words = _bit_generator(k, _SPLIT_DOMAIN).random_raw(2 * int(n)).reshape(int(n), 2)
+        words = _philox_words(k, 2 * n, _SPLIT_DOMAIN).reshape(n, 2)
+        return tuple(words[i] for i in range(n))
+    words = _bit_generator(k, _SPLIT_DOMAIN).random_raw(2 * n).reshape(n, 2)
     return tuple(_seal(w) for w in words)
 
 
@@ -104,7 +95,7 @@ def fold_in(k: Key, data: int) -> Key:
     True
     """
     _require_key("random.fold_in", k)
-    if isinstance(data, bool) or not isinstance(data, int | np.integer) or data < 0:
+    if not _is_int(data) or data < 0:
         raise ArgumentError(f"random.fold_in: data must be a non-negative integer, got {data!r}")
     return _seal(_bit_generator(k, _FOLD_DOMAIN, int(data)).random_raw(2))
 
@@ -118,18 +109,16 @@ def _is_int(value: Any) -> bool:
 
 
 def _shape(who: str, shape: Any) -> tuple[int, ...]:
-    if _is_int(shape):
-        shape = (shape,)
     try:
-        items = tuple(shape)
+        items = (shape,) if _is_int(shape) else tuple(shape)
     except TypeError:
         items = None
     if items is None or not all(_is_int(s) for s in items):
         raise ArgumentError(f"{who}: shape must be a tuple of integers, got {shape!r}")
-    shape = tuple(int(s) for s in items)
-    if any(s < 0 for s in shape):
-        raise ArgumentError(f"{who}: shape must not have negative sizes, got {shape}")
-    return shape
+    items = tuple(int(s) for s in items)
+    if any(s < 0 for s in items):
+        raise ArgumentError(f"{who}: shape must not have negative sizes, got {items}")
+    return items
 
 
 def _float_dtype(who: str, dtype: Any) -> np.dtype:
@@ -148,9 +137,8 @@ def normal(k: Key, shape: Any = (), dtype: Any = np.float64) -> np.ndarray:
     return _generator("random.normal", k).standard_normal(shape, dtype=dtype)
 
 
-def uniform(
-    k: Key, shape: Any = (), dtype: Any = np.float64, minval: float = 0.0, maxval: float = 1.0
-) -> np.ndarray:
+def uniform(k: Key, shape: Any = (), dtype: Any = np.float64, minval: float = 0.0,
+            maxval: float = 1.0) -> np.ndarray:
     """Uniform samples in ``[minval, maxval)``."""
     shape, dtype = _shape("random.uniform", shape), _float_dtype("random.uniform", dtype)
     if not minval < maxval:
@@ -169,7 +157,7 @@ def integers(k: Key, low: int, high: int, shape: Any = ()) -> np.ndarray:
 
 def permutation(k: Key, n: int) -> np.ndarray:
     """A random ordering of ``0 .. n-1`` (int64): every index exactly once."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+    if not _is_int(n) or n < 0:
         raise ArgumentError(f"random.permutation: n must be a non-negative integer, got {n!r}")
     return _generator("random.permutation", k).permutation(int(n))
 
@@ -177,13 +165,11 @@ def permutation(k: Key, n: int) -> np.ndarray:
 def bernoulli(k: Key, p: float, shape: Any = ()) -> np.ndarray:
     """Booleans that are True with probability ``p``."""
     shape = _shape("random.bernoulli", shape)
-    if (isinstance(p, bool | np.bool_) or not isinstance(p, int | float | np.integer | np.floating)
-            or not 0.0 <= float(p) <= 1.0):
-        raise ArgumentError(f"random.bernoulli: p must be a number in [0, 1], got {p!r}")
+    p = require_probability("random.bernoulli", "p", p)
     if not isinstance(_require_key("random.bernoulli", k), np.ndarray):  # a jax key
         words = _philox_words(k, int(np.prod(shape)), _SAMPLE_DOMAIN)
-        return ((words >> np.uint64(11)).astype(np.float64) * 2.0**-53 < float(p)).reshape(shape)
-    return _generator("random.bernoulli", k).random(shape) < float(p)
+        return ((words >> np.uint64(11)).astype(np.float64) * 2.0**-53 < p).reshape(shape)
+    return _generator("random.bernoulli", k).random(shape) < p
 
 
 # --- the same draws on a jax key -------------------------------------------------------------

@@ -1,18 +1,13 @@
 """Figures for the experiments: plain data in, a matplotlib ``Figure`` out.
 
-This is the only funcnet module that imports matplotlib, and ``import funcnet``
-does not load it: write ``from funcnet import plot``. Every function takes
-plain data (arrays, lists, dicts, callables on arrays), never a funcnet
-object, and builds its figure with ``matplotlib.figure.Figure`` directly. No
-pyplot is involved, so there is no global list of open figures and no GUI
-backend is ever selected; the figures can be made on a server or in a test.
-
-Every figure uses the one ``STYLE`` table below, has a title (``title=None``
-gives each function's default) and axis labels, and is laid out by
-matplotlib's constrained layout. ``save`` writes a PNG atomically. The data is
-drawn as given; the few checks made are where a mistake would otherwise draw a
-wrong figure silently or fail deep inside matplotlib (class labels,
-probabilities, one name per class).
+The only funcnet module that imports matplotlib; ``import funcnet`` does not
+load it (write ``from funcnet import plot``). Functions take plain data
+(arrays, lists, dicts, callables on arrays) and build ``matplotlib.figure.Figure``
+directly: no pyplot, so no global list of figures and no GUI backend. Every
+figure uses ``STYLE``, has a title (``title=None`` gives each function's
+default) and axis labels, and constrained layout. Data is drawn as given; it is
+checked only where a mistake would draw a wrong figure silently or fail deep
+inside matplotlib (class labels, probabilities, one name per class).
 
 >>> fig = loss_curves({"train": ([0, 1, 2], [1.0, 0.5, 0.25])})
 >>> [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]
@@ -60,15 +55,9 @@ LOG_FLOOR = 1e-18
 _MARKERS = ("+", "x", "o", "s", "^", "v", "D", "*")
 
 
-# ---------------------------------------------------------------------------
-# Checks of a user's data, where matplotlib would mislead.
-
 def _classes(who: str, name: str, values: Any, n: int, k: int | None = None) -> np.ndarray:
-    """``values`` as integer classes of shape ``(n,)``, each in ``[0, k)`` when ``k`` is given.
-
-    Probabilities passed where classes belong would pick markers and names by
-    a float index deep inside a figure; this names the argument instead.
-    """
+    """``values`` as integer classes of shape ``(n,)``, each in ``[0, k)`` when ``k`` is given
+    (probabilities passed for classes would otherwise index markers and names by a float)."""
     classes = np.asarray(values, dtype=np.float64)
     if classes.shape != (n,):
         raise ShapeError(f"{who}: expected {name} of shape ({n},), got shape {classes.shape}")
@@ -88,26 +77,23 @@ def _probabilities(who: str, name: str, values: np.ndarray) -> None:
 
 def _names(who: str, names: Sequence[str], k: int, source: str) -> list[str]:
     if len(names) != k:
-        raise ShapeError(f"{who}: class_names has {len(names)} names but {source} has "
-                         f"{k} classes")
+        raise ShapeError(f"{who}: class_names has {len(names)} names but {source} has {k} classes")
     return [str(name) for name in names]
 
-
-# ---------------------------------------------------------------------------
-# The shared look.
 
 def _figure(rows: int = 1, columns: int = 1, *, scale: float = 1.0) -> Figure:
     width, height = STYLE["panel_inches"]
     return Figure(figsize=(width * columns * scale, height * rows * scale), layout="constrained")
 
 
-def _panels(fig: Figure, n: int, columns: int, **share: Any) -> list[Any]:
-    """``n`` axes in a grid ``columns`` wide; the unused cells of the last row are removed."""
+def _panels(n: int, columns: int, scale: float, **share: Any) -> tuple[Figure, list[Any]]:
+    """A figure of ``n`` axes in a grid ``columns`` wide, the last row's unused cells removed."""
     rows, columns = -(-n // columns), min(columns, n)
+    fig = _figure(rows, columns, scale=scale)
     grid = fig.subplots(rows, columns, squeeze=False, **share).ravel()
     for ax in grid[n:]:
         ax.remove()
-    return list(grid[:n])
+    return fig, list(grid[:n])
 
 
 def _decorate(ax: Any, title: str, xlabel: str, ylabel: str, *, grid: bool = True) -> None:
@@ -138,26 +124,10 @@ def _color(i: int) -> str:
     return STYLE["palette"][i % len(STYLE["palette"])]
 
 
-def _label_color(c: int) -> str:
-    """Training points on a surface: white, black, then the palette."""
-    first = STYLE["label_colors"]
-    return first[c] if c < len(first) else _color(c - len(first))
-
-
-def _grid(xlim: tuple[float, float], ylim: tuple[float, float],
-          resolution: int) -> tuple[np.ndarray, np.ndarray]:
-    """Meshgrid arrays ``X, Y`` of shape ``(resolution, resolution)`` over the window."""
-    return np.meshgrid(np.linspace(*xlim, resolution), np.linspace(*ylim, resolution))
-
-
-# ---------------------------------------------------------------------------
-# Saving.
-
 def save(fig: Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (a ``.png``), creating parent directories.
+    """Write ``fig`` as a PNG at ``path`` (a ``.png``) atomically, creating parent directories.
 
-    The write is atomic: a reader never sees half a file, and a failed save
-    leaves the old file, or nothing, behind. Returns ``path`` as a ``Path``.
+    A failed save leaves the old file, or nothing, behind. Returns ``path`` as a ``Path``.
 
     Raises:
         ArgumentError: ``path`` is not a .png, ``dpi`` is not a positive integer.
@@ -171,9 +141,6 @@ def save(fig: Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path:
                                                 metadata={"Software": None}))
     return path
 
-
-# ---------------------------------------------------------------------------
-# Figures.
 
 def loss_curves(curves: Mapping[str, tuple[Any, Any]], *, xlabel: str = "epoch",
                 ylabel: str = "loss", log_y: bool = False, title: str | None = None) -> Figure:
@@ -199,18 +166,16 @@ def regression_snapshots(x: Any, t: Any, snapshots: Sequence[tuple[int, Any]], *
                          title: str | None = None) -> Figure:
     """Small multiples of a 1-D regression while it learns (note 000), ``columns`` a row.
 
-    Each panel, titled ``"epoch N"``, draws the target as a line (sorted by
-    ``x``) and the network's outputs as red ``+`` markers; the axes are shared.
+    Each panel, titled ``"epoch N"``, draws the target as a line and the
+    network's outputs as red ``+`` markers; the axes are shared.
 
     Args:
         x, t: inputs and targets, shape ``(n,)``.
         snapshots: a non-empty list of ``(epoch, y)``, ``y`` the outputs at ``x``, ``(n,)``.
-        title: defaults to ``"regression while training"``.
     """
     x, t = np.asarray(x, dtype=np.float64), np.asarray(t, dtype=np.float64)
     order = np.argsort(x, kind="stable")
-    fig = _figure(-(-len(snapshots) // columns), min(columns, len(snapshots)), scale=0.85)
-    axes = _panels(fig, len(snapshots), columns, sharex=True, sharey=True)
+    fig, axes = _panels(len(snapshots), columns, 0.85, sharex=True, sharey=True)
     for ax, (epoch, y) in zip(axes, snapshots, strict=True):
         ax.plot(x[order], t[order], color=STYLE["target"], linewidth=STYLE["line_width"],
                 label="target")
@@ -228,8 +193,6 @@ def decision_regions(points: Any, predicted: Any, *, boundary: tuple[Any, Any] |
                      class_names: Sequence[str] | None = None,
                      title: str | None = None) -> Figure:
     """Points in the plane marked by predicted class (one scatter each), and a true boundary.
-
-    Class ``c`` is drawn with marker ``'+', 'x', 'o', ...`` number ``c`` and its own colour.
 
     Args:
         points: shape ``(n, 2)``.
@@ -268,8 +231,8 @@ def decision_surface(predict: Callable[[np.ndarray], Any], *, points: Any = None
     Args:
         predict: maps ``(m, 2)`` float64 points, ``m = resolution**2`` (at least 2
             per side), to ``(m,)`` or ``(m, 1)`` probabilities of class 1.
-        points: optional training points, shape ``(n, 2)``.
-        labels: optional integer classes of the points, shape ``(n,)``.
+        points: optional training points, shape ``(n, 2)``: grey circles, or
+            with ``labels`` (integer classes, ``(n,)``) a marker and colour per class.
         xlim, ylim: the window ``(low, high)``.
 
     Raises:
@@ -281,7 +244,7 @@ def decision_surface(predict: Callable[[np.ndarray], Any], *, points: Any = None
         points = np.asarray(points, dtype=np.float64)
         if labels is not None:
             labels = _classes(who, "labels", labels, len(points))
-    X, Y = _grid(xlim, ylim, resolution)
+    X, Y = np.meshgrid(np.linspace(*xlim, resolution), np.linspace(*ylim, resolution))
     grid = np.stack([X.ravel(), Y.ravel()], axis=1)
     P = np.asarray(predict(grid), dtype=np.float64)
     if P.shape not in ((len(grid),), (len(grid), 1)):
@@ -297,24 +260,21 @@ def decision_surface(predict: Callable[[np.ndarray], Any], *, points: Any = None
     if P.min() < 0.5 < P.max():
         ax.contour(X, Y, P, levels=[0.5], colors=STYLE["forward"], linewidths=STYLE["line_width"])
     if points is not None:
-        _training_points(ax, points, labels)
+        first = STYLE["label_colors"]  # white and black, then the palette
+        groups = [(None, np.ones(len(points), bool))] if labels is None else [
+            (int(c), labels == c) for c in np.unique(labels)]
+        for c, mask in groups:
+            ax.scatter(points[mask, 0], points[mask, 1], s=STYLE["marker_size"] * 2,
+                       marker="o" if c is None else _MARKERS[2 + c % (len(_MARKERS) - 2)],
+                       color=STYLE["neutral"] if c is None else
+                       first[c] if c < len(first) else _color(c - len(first)),
+                       edgecolors=STYLE["forward"], linewidths=1.0, zorder=3,
+                       label="points" if c is None else f"label {c}")
+        _legend(ax, loc="upper left")
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
     _decorate(ax, title if title is not None else "decision surface", "x", "y", grid=False)
     return fig
-
-
-def _training_points(ax: Any, points: np.ndarray, labels: np.ndarray | None) -> None:
-    """The points over a surface: grey circles, or one marker and colour per label."""
-    groups = [(None, np.ones(len(points), bool))] if labels is None else [
-        (int(c), labels == c) for c in np.unique(labels)]
-    for c, mask in groups:
-        ax.scatter(points[mask, 0], points[mask, 1], s=STYLE["marker_size"] * 2,
-                   marker="o" if c is None else _MARKERS[2 + c % (len(_MARKERS) - 2)],
-                   color=STYLE["neutral"] if c is None else _label_color(c),
-                   edgecolors=STYLE["forward"], linewidths=1.0, zorder=3,
-                   label="points" if c is None else f"label {c}")
-    _legend(ax, loc="upper left")
 
 
 _NODE_KEYS = ({"id", "label", "pos"}, {"kind"})
@@ -330,67 +290,6 @@ def _keys(who: str, name: str, value: Mapping, keys: tuple[set[str], set[str]]) 
                             f"{sorted(required)} and optionally {sorted(optional)}")
 
 
-def _graph(who: str, nodes: Sequence[Mapping], edges: Sequence[Mapping]) -> tuple[dict, list]:
-    """``{id: (label, pos, kind)}`` and ``[(src, dst, forward text, backward text)]``."""
-    table = {}
-    for i, node in enumerate(nodes):
-        _keys(who, f"nodes[{i}]", node, _NODE_KEYS)
-        kind = node.get("kind", "op")
-        if kind not in ("op", "value"):
-            raise ArgumentError(f"{who}: nodes[{i}] kind must be 'op' or 'value', got {kind!r}")
-        table[node["id"]] = (str(node["label"]), np.asarray(node["pos"], dtype=np.float64), kind)
-    lines = []
-    for i, edge in enumerate(edges):
-        _keys(who, f"edges[{i}]", edge, _EDGE_KEYS)
-        for end in ("src", "dst"):
-            if edge[end] not in table:
-                raise ArgumentError(f"{who}: edges[{i}] {end} {edge[end]!r} is not a node id")
-        texts = [value if value is None or isinstance(value, str) else f"{value:g}"
-                 for value in (edge.get("forward"), edge.get("backward"))]
-        lines.append((edge["src"], edge["dst"], *texts))
-    return table, lines
-
-
-def _graph_nodes(ax: Any, table: dict, lines: list) -> dict:
-    """Draw the nodes: an op as its label in a circle, a value as bare text set off the
-    arrow it starts or ends. Returns the circles by node id."""
-    outgoing = {src for src, *_ in lines}
-    incoming = {dst for _, dst, *_ in lines}
-    circles = {}
-    for node_id, (label, pos, kind) in table.items():
-        if kind == "op":
-            circles[node_id] = Circle(tuple(pos), _NODE_RADIUS, facecolor="white",
-                                      edgecolor=STYLE["forward"], linewidth=1.2, zorder=2)
-            ax.add_patch(circles[node_id])
-            align = "center"
-        else:
-            align = ("right" if node_id in outgoing and node_id not in incoming else
-                     "left" if node_id in incoming and node_id not in outgoing else "center")
-        ax.text(*pos, label, ha=align, va="center", fontsize=STYLE["label_size"] + 1,
-                zorder=3, gid="node", color=STYLE["forward"])
-    return circles
-
-
-def _graph_edge(ax: Any, p0: np.ndarray, p1: np.ndarray, circle0: Any, circle1: Any,
-                forward: str | None, backward: str | None) -> None:
-    """An arrow from ``p0`` to ``p1``, its value above its middle and its gradient below."""
-    length = float(np.hypot(*(p1 - p0)))
-    unit = (p1 - p0) / length if length > 0 else np.zeros(2)
-    start = p0 + unit * (_NODE_RADIUS if circle0 is not None else 0.0)
-    end = p1 - unit * (_NODE_RADIUS if circle1 is not None else 0.0)
-    ax.add_patch(FancyArrowPatch(tuple(p0), tuple(p1), arrowstyle="-|>", mutation_scale=12,
-                                 patchA=circle0, patchB=circle1,
-                                 shrinkA=0 if circle0 is not None else 4,
-                                 shrinkB=0 if circle1 is not None else 4,
-                                 color=STYLE["forward"], linewidth=1.0, zorder=1))
-    middle = tuple((start + end) / 2)
-    for text, dy, va, color, gid in ((forward, 3, "bottom", STYLE["forward"], "forward"),
-                                     (backward, -3, "top", STYLE["gradient"], "backward")):
-        if text is not None:
-            ax.annotate(text, middle, xytext=(0, dy), textcoords="offset points", ha="center",
-                        va=va, color=color, fontsize=STYLE["label_size"], gid=gid)
-
-
 def computational_graph(nodes: Sequence[Mapping[str, Any]], edges: Sequence[Mapping[str, Any]],
                         *, title: str | None = None) -> Figure:
     """A small computational graph with each edge's value above it and its gradient below.
@@ -401,7 +300,7 @@ def computational_graph(nodes: Sequence[Mapping[str, Any]], edges: Sequence[Mapp
     Args:
         nodes: a non-empty list of ``{"id", "label", "pos": (x, y)}``, with
             ``"kind"``: ``"op"`` (default: the label in a circle, e.g. ``"×"``)
-            or ``"value"`` (bare text, such as an input name).
+            or ``"value"`` (bare text, such as an input name, set off its arrow).
         edges: ``{"src", "dst"}`` naming node ids, with optional ``"forward"`` and
             ``"backward"``: a number (printed with ``:g``), a string, or None.
 
@@ -409,16 +308,58 @@ def computational_graph(nodes: Sequence[Mapping[str, Any]], edges: Sequence[Mapp
         ArgumentError: a missing or unknown (misspelt) key, an unknown kind, an
             edge to an unknown node.
     """
-    table, lines = _graph("computational_graph", nodes, edges)
+    who = "computational_graph"
+    table = {}  # id -> (label, pos, kind)
+    for i, node in enumerate(nodes):
+        _keys(who, f"nodes[{i}]", node, _NODE_KEYS)
+        kind = node.get("kind", "op")
+        if kind not in ("op", "value"):
+            raise ArgumentError(f"{who}: nodes[{i}] kind must be 'op' or 'value', got {kind!r}")
+        table[node["id"]] = (str(node["label"]), np.asarray(node["pos"], dtype=np.float64), kind)
+    for i, edge in enumerate(edges):
+        _keys(who, f"edges[{i}]", edge, _EDGE_KEYS)
+        for end in ("src", "dst"):
+            if edge[end] not in table:
+                raise ArgumentError(f"{who}: edges[{i}] {end} {edge[end]!r} is not a node id")
     xy = np.array([pos for _, pos, _ in table.values()])
     span = xy.max(axis=0) - xy.min(axis=0)
     fig = Figure(figsize=(float(np.clip(1.4 * span[0] + 3.0, 4.0, 12.0)),
                           float(np.clip(1.4 * span[1] + 2.0, 2.5, 9.0))), layout="constrained")
     ax = fig.add_subplot()
-    circles = _graph_nodes(ax, table, lines)
-    for src, dst, forward, backward in lines:
-        _graph_edge(ax, table[src][1], table[dst][1], circles.get(src), circles.get(dst),
-                    forward, backward)
+    sources, targets = {edge["src"] for edge in edges}, {edge["dst"] for edge in edges}
+    circles = {}
+    for node_id, (label, pos, kind) in table.items():
+        align = "center"
+        if kind == "op":
+            circles[node_id] = Circle(tuple(pos), _NODE_RADIUS, facecolor="white",
+                                      edgecolor=STYLE["forward"], linewidth=1.2, zorder=2)
+            ax.add_patch(circles[node_id])
+        elif node_id in sources and node_id not in targets:
+            align = "right"
+        elif node_id in targets and node_id not in sources:
+            align = "left"
+        ax.text(*pos, label, ha=align, va="center", fontsize=STYLE["label_size"] + 1,
+                zorder=3, gid="node", color=STYLE["forward"])
+    for edge in edges:
+        (_, p0, _), (_, p1, _) = table[edge["src"]], table[edge["dst"]]
+        circle0, circle1 = circles.get(edge["src"]), circles.get(edge["dst"])
+        length = float(np.hypot(*(p1 - p0)))
+        unit = (p1 - p0) / length if length > 0 else np.zeros(2)
+        start = p0 + unit * (_NODE_RADIUS if circle0 is not None else 0.0)
+        end = p1 - unit * (_NODE_RADIUS if circle1 is not None else 0.0)
+        ax.add_patch(FancyArrowPatch(tuple(p0), tuple(p1), arrowstyle="-|>", mutation_scale=12,
+                                     patchA=circle0, patchB=circle1,
+                                     shrinkA=0 if circle0 is not None else 4,
+                                     shrinkB=0 if circle1 is not None else 4,
+                                     color=STYLE["forward"], linewidth=1.0, zorder=1))
+        for gid, dy, va, color in (("forward", 3, "bottom", STYLE["forward"]),
+                                   ("backward", -3, "top", STYLE["gradient"])):
+            value = edge.get(gid)
+            if value is not None:
+                ax.annotate(value if isinstance(value, str) else f"{value:g}",
+                            tuple((start + end) / 2), xytext=(0, dy), textcoords="offset points",
+                            ha="center", va=va, color=color, fontsize=STYLE["label_size"],
+                            gid=gid)
     pad = np.array([1.2, 0.8])
     low, high = xy.min(axis=0) - pad, xy.max(axis=0) + pad
     ax.set_xlim(low[0], high[0])
@@ -432,26 +373,6 @@ def computational_graph(nodes: Sequence[Mapping[str, Any]], edges: Sequence[Mapp
     fig.legend(handles=key,
                loc="outside lower center", ncols=2, fontsize=STYLE["small_size"], frameon=False)
     return fig
-
-
-def _error_bars(ax: Any, rows: list, column: int, tol: float, offset: float, height: float,
-                color: str, name: str) -> np.ndarray:
-    """One referee's bars (hatched over ``tol``), their values and its tolerance line.
-    Returns the errors drawn."""
-    index = [i for i, row in enumerate(rows) if row[column] is not None]
-    errors = np.array([rows[i][column] for i in index], dtype=np.float64)
-    widths = np.maximum(errors, LOG_FLOOR)
-    if index:
-        bars = ax.barh(np.array(index) + offset, widths, height=height, color=color, label=name)
-        for bar, err in zip(bars, errors, strict=True):
-            if err > tol:
-                bar.set_hatch("///")
-                bar.set_edgecolor(STYLE["bad"])
-    for i, err, width in zip(index, errors, widths, strict=True):
-        ax.text(width * 1.6, i + offset, f"{err:.1e}" if err else "0", va="center",
-                fontsize=STYLE["small_size"], color=STYLE["bad"] if err > tol else "black")
-    ax.axvline(tol, linestyle="--", color=color, linewidth=1.2, label=f"tolerance {tol:g}")
-    return errors
 
 
 def gradient_check_report(rows: Sequence[tuple[str, float | None, float | None]], *,
@@ -472,10 +393,26 @@ def gradient_check_report(rows: Sequence[tuple[str, float | None, float | None]]
     n, height = len(rows), 0.38
     fig = Figure(figsize=(6.5, 1.2 + 0.45 * n), layout="constrained")
     ax = fig.add_subplot()
-    series = (("vs jax.grad", 1, tol_jax, -height / 2, STYLE["palette"][0]),
-              ("vs finite differences", 2, tol_numerical, height / 2, STYLE["palette"][1]))
-    errors = np.concatenate([_error_bars(ax, rows, column, tol, offset, height, color, name)
-                             for name, column, tol, offset, color in series])
+    errors = []
+    for name, column, tol, offset, color in (
+            ("vs jax.grad", 1, tol_jax, -height / 2, STYLE["palette"][0]),
+            ("vs finite differences", 2, tol_numerical, height / 2, STYLE["palette"][1])):
+        index = [i for i, row in enumerate(rows) if row[column] is not None]
+        drawn = np.array([rows[i][column] for i in index], dtype=np.float64)
+        widths = np.maximum(drawn, LOG_FLOOR)
+        if index:
+            bars = ax.barh(np.array(index) + offset, widths, height=height, color=color,
+                           label=name)
+            for bar, err in zip(bars, drawn, strict=True):
+                if err > tol:
+                    bar.set_hatch("///")
+                    bar.set_edgecolor(STYLE["bad"])
+        for i, err, width in zip(index, drawn, widths, strict=True):
+            ax.text(width * 1.6, i + offset, f"{err:.1e}" if err else "0", va="center",
+                    fontsize=STYLE["small_size"], color=STYLE["bad"] if err > tol else "black")
+        ax.axvline(tol, linestyle="--", color=color, linewidth=1.2, label=f"tolerance {tol:g}")
+        errors.append(drawn)
+    errors = np.concatenate(errors)
     shown = [tol_jax, tol_numerical, *np.maximum(errors, LOG_FLOOR)]
     ax.set_xscale("log")
     ax.set_xlim(min(shown) / 10, max(shown) * 1e3)
@@ -530,33 +467,6 @@ def confusion_matrix(matrix: Any, class_names: Sequence[str], *, normalize: bool
     return fig
 
 
-def _sample(image_ax: Any, bar_ax: Any, image: np.ndarray, probs: np.ndarray,
-            names: list[str], label: int | None, top: int, i: int) -> None:
-    """One sample's two panels: the image titled with the verdict, and its top-k bars."""
-    guess = int(np.argmax(probs))
-    verdict = (STYLE["forward"] if label is None else
-               STYLE["good"] if label == guess else STYLE["bad"])
-    image_ax.imshow(image, cmap=STYLE["image_cmap"], interpolation="nearest")
-    image_ax.set_xticks([])
-    image_ax.set_yticks([])
-    image_ax.set_title(f"{names[guess]} {probs[guess]:.1%}", color=verdict,
-                       fontsize=STYLE["label_size"])
-    image_ax.set_xlabel(f"true: {names[label]}" if label is not None else f"sample {i}",
-                        fontsize=STYLE["small_size"])
-    best = np.argsort(-probs, kind="stable")[:top]
-    colors = [STYLE["good"] if label is not None and c == label else
-              STYLE["bad"] if label is not None and c == guess else
-              STYLE["target"] if label is None and c == guess else STYLE["neutral"]
-              for c in best]
-    bar_ax.barh(np.arange(top), probs[best], color=colors, height=0.7)
-    bar_ax.set_yticks(range(top), labels=[names[c] for c in best])
-    bar_ax.set_ylim(top - 0.5, -0.5)
-    bar_ax.set_xlim(0.0, 1.0)
-    bar_ax.set_title(f"top {top}", fontsize=STYLE["small_size"])
-    bar_ax.set_xlabel("probability", fontsize=STYLE["small_size"])
-    bar_ax.tick_params(labelsize=STYLE["small_size"])
-
-
 def samples_with_probabilities(images: Any, probs: Any, class_names: Sequence[str], *,
                                true_labels: Any = None, top: int = 3, columns: int = 4,
                                title: str | None = None) -> Figure:
@@ -593,10 +503,30 @@ def samples_with_probabilities(images: Any, probs: Any, class_names: Sequence[st
     width, height = STYLE["panel_inches"]
     fig = Figure(figsize=(columns * 0.95 * width, rows * 0.7 * height), layout="constrained")
     grid = fig.add_gridspec(rows, 2 * columns, width_ratios=[1.0, 1.3] * columns)
-    for i in range(n):
+    for i, (label, p) in enumerate(zip(labels, probs, strict=True)):
         r, c = divmod(i, columns)
-        _sample(fig.add_subplot(grid[r, 2 * c]), fig.add_subplot(grid[r, 2 * c + 1]),
-                images[i], probs[i], names, labels[i], top, i)
+        image_ax, bar_ax = fig.add_subplot(grid[r, 2 * c]), fig.add_subplot(grid[r, 2 * c + 1])
+        guess = int(np.argmax(p))
+        verdict = (STYLE["forward"] if label is None else
+                   STYLE["good"] if label == guess else STYLE["bad"])
+        image_ax.imshow(images[i], cmap=STYLE["image_cmap"], interpolation="nearest")
+        image_ax.set_xticks([])
+        image_ax.set_yticks([])
+        image_ax.set_title(f"{names[guess]} {p[guess]:.1%}", color=verdict,
+                           fontsize=STYLE["label_size"])
+        image_ax.set_xlabel(f"true: {names[label]}" if label is not None else f"sample {i}",
+                            fontsize=STYLE["small_size"])
+        best = np.argsort(-p, kind="stable")[:top]
+        marked = ({guess: STYLE["target"]} if label is None else
+                  {guess: STYLE["bad"], label: STYLE["good"]})
+        bar_ax.barh(np.arange(top), p[best], color=[marked.get(c, STYLE["neutral"]) for c in best],
+                    height=0.7)
+        bar_ax.set_yticks(range(top), labels=[names[c] for c in best])
+        bar_ax.set_ylim(top - 0.5, -0.5)
+        bar_ax.set_xlim(0.0, 1.0)
+        bar_ax.set_title(f"top {top}", fontsize=STYLE["small_size"])
+        bar_ax.set_xlabel("probability", fontsize=STYLE["small_size"])
+        bar_ax.tick_params(labelsize=STYLE["small_size"])
     _suptitle(fig, title if title is not None else "predictions")
     return fig
 
@@ -616,8 +546,7 @@ def activation_histograms(activations: Sequence[tuple[str, Any]], *, bins: int =
     if low == high:
         low, high = low - 0.5, high + 0.5
     edges = np.linspace(low, high, bins + 1)
-    fig = _figure(1, len(layers), scale=0.8)
-    axes = _panels(fig, len(layers), len(layers), sharex=True, sharey=True)
+    fig, axes = _panels(len(layers), len(layers), 0.8, sharex=True, sharey=True)
     for i, (ax, (label, values)) in enumerate(zip(axes, layers, strict=True)):
         ax.hist(values, bins=edges, color=_color(i))
         _decorate(ax, label, "activation", "count" if i == 0 else "")
@@ -639,7 +568,7 @@ def optimizer_paths(f: Callable[[np.ndarray, np.ndarray], Any],
         xlim, ylim: the window ``(low, high)``.
         minimum: where the star goes; by default the lowest grid point of ``f``.
     """
-    X, Y = _grid(xlim, ylim, resolution)
+    X, Y = np.meshgrid(np.linspace(*xlim, resolution), np.linspace(*ylim, resolution))
     Z = f(X, Y)
     if minimum is None:
         row, col = np.unravel_index(np.argmin(Z), Z.shape)

@@ -57,7 +57,8 @@ from funcnet.errors import (
     describe,
     is_array,
 )
-from funcnet.random import is_key
+from funcnet.random import is_key, split
+from funcnet.tree import freeze
 
 __all__ = ["Layer", "Kernel", "ArraySpec", "checked_layer", "EXTRA_NAMES"]
 
@@ -259,3 +260,30 @@ def check_cache(who: str, cache: Any, kind: type) -> None:
     if not isinstance(cache, kind):
         raise StructureError(f"{who}.backward: expected the cache {who}.forward returned "
                              f"(a {kind.__name__}), got {describe(cache)}")
+
+
+def check_two_arrays(who: str, tree: Any, what: str, layout: dict[str, str]) -> tuple[Any, Any]:
+    """The two arrays of a dict ``tree`` (params or state); ``layout`` spells key: shape."""
+    (k0, shape0), (k1, shape1) = layout.items()
+    if not (isinstance(tree, dict) and set(tree) == set(layout)):
+        keys = f" with keys {sorted(tree)}" if isinstance(tree, dict) else ""
+        raise StructureError(f"{who}: expected {what} {{'{k0}': {shape0}, '{k1}': {shape1}}}, "
+                             f"got {describe(tree)}{keys}")
+    a, b = tree[k0], tree[k1]
+    if not (is_array(a) and is_array(b)):
+        raise ArrayTypeError(f"{who}: {what} '{k0}' and '{k1}' must be arrays, got "
+                             f"{describe(a)} and {describe(b)}")
+    return a, b
+
+
+def init_weights(who: str, key: Any, w_init: Callable, b_init: Callable, w_shape: Shape,
+                 dtype: np.dtype) -> dict:
+    """Frozen params ``{"W": w_init(w_shape), "b": b_init(w_shape[-1:])}`` of ``dtype``."""
+    k_w, k_b = split(key)
+    W = np.asarray(w_init(k_w, w_shape, dtype))
+    b = np.asarray(b_init(k_b, w_shape[-1:], dtype))
+    if W.shape != w_shape or b.shape != w_shape[-1:]:
+        raise ShapeError(f"{who}: initializers returned W {W.shape} and b {b.shape}, "
+                         f"expected {w_shape} and {w_shape[-1:]}")
+    return freeze({"W": W.astype(dtype, copy=False), "b": b.astype(dtype, copy=False)},
+                  copy=False)

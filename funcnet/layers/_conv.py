@@ -9,14 +9,7 @@ import numpy as np
 
 from funcnet import init as initializers
 from funcnet._xp import namespace
-from funcnet.errors import (
-    ArrayTypeError,
-    ShapeError,
-    StructureError,
-    describe,
-    is_array,
-    require_positive_int,
-)
+from funcnet.errors import ShapeError, require_positive_int
 from funcnet.layers._base import (
     ArraySpec,
     Layer,
@@ -26,19 +19,11 @@ from funcnet.layers._base import (
     check_key,
     check_rank,
     check_same_float,
+    check_two_arrays,
     checked_layer,
+    init_weights,
 )
-from funcnet.layers._im2col import (
-    fold,
-    from_columns,
-    out_hw,
-    output_size,
-    pair,
-    to_columns,
-    windows,
-)
-from funcnet.random import split
-from funcnet.tree import freeze
+from funcnet.layers._im2col import fold, out_hw, output_size, pair, spell, windows
 
 __all__ = ["conv2d", "Conv2dCache"]
 
@@ -54,10 +39,6 @@ class Conv2dCache(NamedTuple):
     cols: Any
     W: Any
     x_shape: tuple[int, int, int, int]
-
-
-def _spell(value: tuple[int, int]) -> str:
-    return str(value[0]) if value[0] == value[1] else str(value)
 
 
 def conv2d(
@@ -112,32 +93,27 @@ def conv2d(
     stride = pair("conv2d", "stride", stride, minimum=1)
     padding = pair("conv2d", "padding", padding, minimum=0)
     dtype = np.dtype(dtype)
-    name = f"conv2d({out_channels}, {_spell(kernel)}" + (
-        f", stride={_spell(stride)}" if stride != (1, 1) else "") + (
-        f", padding={_spell(padding)}" if padding != (0, 0) else "") + ")"
+    name = f"conv2d({out_channels}, {spell(kernel)}" + (
+        f", stride={spell(stride)}" if stride != (1, 1) else "") + (
+        f", padding={spell(padding)}" if padding != (0, 0) else "") + ")"
 
     def init(key, in_shape):
         check_key(f"{name}.init", key)
         channels, height, width = check_in_shape(f"{name}.init", in_shape, rank=3,
                                                  layout="(channels, height, width)")
         oh, ow = output_size(f"{name}.init", (height, width), kernel, stride, padding)
-        k_w, k_b = split(key)
-        shape_w = (channels, *kernel, out_channels)
-        W = np.asarray(w_init(k_w, shape_w, dtype))
-        b = np.asarray(b_init(k_b, (out_channels,), dtype))
-        if W.shape != shape_w or b.shape != (out_channels,):
-            raise ShapeError(f"{name}.init: initializers returned W {W.shape} and b {b.shape}, "
-                             f"expected {shape_w} and {(out_channels,)}")
-        params = {"W": W.astype(dtype, copy=False), "b": b.astype(dtype, copy=False)}
-        return freeze(params, copy=False), (out_channels, oh, ow)
+        params = init_weights(f"{name}.init", key, w_init, b_init,
+                              (channels, *kernel, out_channels), dtype)
+        return params, (out_channels, oh, ow)
 
     def forward(params, x):
         W, b = params["W"], params["b"]
         n, _, height, width = x.shape
         oh, ow = out_hw((height, width), kernel, stride, padding)
         xp = namespace(x, W)
-        cols = to_columns(windows(x, kernel, stride, padding, (oh, ow)))
         Wm = xp.reshape(W, (math.prod(W.shape[:3]), out_channels))
+        win = windows(x, kernel, stride, padding, (oh, ow))  # (N, C, kh * kw, OH, OW)
+        cols = xp.reshape(xp.transpose(win, (0, 3, 4, 1, 2)), (n * oh * ow, Wm.shape[0]))
         y = xp.dot(cols, Wm) + b  # (N * OH * OW, out)
         y = xp.transpose(xp.reshape(y, (n, oh, ow, out_channels)), (0, 3, 1, 2))
         return y, Conv2dCache(cols, Wm, tuple(x.shape))
@@ -152,13 +128,17 @@ def conv2d(
         db = xp.sum(dy_rows, axis=0)
         dx = None
         if need_dx:
-            dcols = xp.dot(dy_rows, Wm.T)
-            dwin = from_columns(dcols, (n, channels, kernel[0] * kernel[1], oh, ow))
+            dcols = xp.reshape(xp.dot(dy_rows, Wm.T), (n, oh, ow, channels, kernel[0] * kernel[1]))
+            dwin = xp.transpose(dcols, (0, 3, 4, 1, 2))  # (N, C, kh * kw, OH, OW)
             dx = fold(dwin, (height, width), kernel, stride, padding)
         return dx, {"W": dW, "b": db}
 
     def check(params, x):
-        W, _ = _unpack(name, params, kernel, out_channels)
+        W_spelt, b_spelt = f"(C, {kernel[0]}, {kernel[1]}, {out_channels})", f"({out_channels},)"
+        W, b = check_two_arrays(name, params, "params", {"W": W_spelt, "b": b_spelt})
+        if W.ndim != 4 or W.shape[1:] != (*kernel, out_channels) or b.shape != (out_channels,):
+            raise ShapeError(f"{name}: expected params {{'W': {W_spelt}, 'b': {b_spelt}}}, got W "
+                             f"{tuple(W.shape)} and b {tuple(b.shape)}")
         check_rank(name, x, 4, NCHW)
         n, channels, height, width = x.shape
         if channels != W.shape[0]:
@@ -178,18 +158,3 @@ def conv2d(
     return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy,
                          skips_dx=True)
 
-
-def _unpack(name: str, params: Any, kernel: tuple[int, int], out: int) -> tuple[Any, Any]:
-    layout = f"{{'W': (C, {kernel[0]}, {kernel[1]}, {out}), 'b': ({out},)}}"
-    if not (isinstance(params, dict) and set(params) == {"W", "b"}):
-        raise StructureError(
-            f"{name}: expected params {layout}, got {describe(params)}"
-            + (f" with keys {sorted(params)}" if isinstance(params, dict) else ""))
-    W, b = params["W"], params["b"]
-    if not (is_array(W) and is_array(b)):
-        raise ArrayTypeError(f"{name}: params 'W' and 'b' must be arrays, got "
-                             f"{describe(W)} and {describe(b)}")
-    if W.ndim != 4 or tuple(W.shape[1:]) != (*kernel, out) or tuple(b.shape) != (out,):
-        raise ShapeError(f"{name}: expected params {layout}, got W {tuple(W.shape)} and "
-                         f"b {tuple(b.shape)}")
-    return W, b

@@ -8,14 +8,7 @@ import numpy as np
 
 from funcnet import init as initializers
 from funcnet._xp import namespace
-from funcnet.errors import (
-    ArrayTypeError,
-    ShapeError,
-    StructureError,
-    describe,
-    is_array,
-    require_positive_int,
-)
+from funcnet.errors import ArrayTypeError, ShapeError, require_positive_int
 from funcnet.layers._base import (
     ArraySpec,
     Layer,
@@ -25,10 +18,10 @@ from funcnet.layers._base import (
     check_input,
     check_key,
     check_same_float,
+    check_two_arrays,
     checked_layer,
+    init_weights,
 )
-from funcnet.random import split
-from funcnet.tree import freeze
 
 __all__ = ["dense", "DenseCache"]
 
@@ -74,19 +67,10 @@ def dense(
 
     def init(key, in_shape):
         check_key(f"{name}.init", key)
-        (in_dim,) = check_in_shape(
-            f"{name}.init", in_shape, rank=1, layout="(features,); put flatten() before it"
-        )
-        k_w, k_b = split(key)
-        W = np.asarray(w_init(k_w, (in_dim, out_dim), dtype))
-        b = np.asarray(b_init(k_b, (out_dim,), dtype))
-        if W.shape != (in_dim, out_dim) or b.shape != (out_dim,):
-            raise ShapeError(
-                f"{name}.init: initializers returned W {W.shape} and b {b.shape}, "
-                f"expected {(in_dim, out_dim)} and {(out_dim,)}"
-            )
-        return freeze({"W": W.astype(dtype, copy=False), "b": b.astype(dtype, copy=False)},
-                      copy=False), (out_dim,)
+        (in_dim,) = check_in_shape(f"{name}.init", in_shape, rank=1,
+                                   layout="(features,); put flatten() before it")
+        return init_weights(f"{name}.init", key, w_init, b_init, (in_dim, out_dim),
+                            dtype), (out_dim,)
 
     # dot, as the textbook writes these products: numpy's matmul takes a slow path for
     # the outer product x.T @ dy of a batch of one
@@ -101,18 +85,21 @@ def dense(
         return dx, {"W": xp.dot(x.T, dy), "b": dy.sum(axis=0)}
 
     def check(params, x):
-        W, _ = _unpack(name, params, out_dim)
+        W, b = check_two_arrays(name, params, "params",
+                                {"W": f"(in, {out_dim})", "b": f"({out_dim},)"})
+        if np.dtype(W.dtype).kind != "f" or np.dtype(b.dtype).kind != "f":
+            raise ArrayTypeError(f"{name}: params W and b must be float arrays (build the layer "
+                                 f"with dtype=...), got {W.dtype} and {b.dtype}")
+        if W.ndim != 2 or W.shape[1] != out_dim or tuple(b.shape) != (out_dim,):
+            raise ShapeError(f"{name}: expected params W of shape (in, {out_dim}) and b of "
+                             f"shape ({out_dim},), got W {tuple(W.shape)} and b {tuple(b.shape)}")
         check_input(name, x, min_rank=2)
         if x.ndim != 2:
-            raise ShapeError(
-                f"{name}: expected x of shape (batch, {W.shape[0]}), got rank {x.ndim} "
-                f"shape {tuple(x.shape)}; put flatten() before a dense layer"
-            )
+            raise ShapeError(f"{name}: expected x of shape (batch, {W.shape[0]}), got rank "
+                             f"{x.ndim} shape {tuple(x.shape)}; put flatten() before a dense layer")
         if x.shape[1] != W.shape[0]:
-            raise ShapeError(
-                f"{name}: expected {W.shape[0]} input features, got {x.shape[1]} "
-                f"(x has shape {tuple(x.shape)})"
-            )
+            raise ShapeError(f"{name}: expected {W.shape[0]} input features, got {x.shape[1]} "
+                             f"(x has shape {tuple(x.shape)})")
         check_same_float(name, x, W)
         return ArraySpec((x.shape[0], out_dim), np.result_type(x.dtype, W.dtype))
 
@@ -122,25 +109,3 @@ def dense(
 
     return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy,
                          skips_dx=True)
-
-
-def _unpack(name: str, params: Any, out_dim: int) -> tuple[Any, Any]:
-    if not (isinstance(params, dict) and set(params) == {"W", "b"}):
-        raise StructureError(
-            f"{name}: expected params {{'W': (in, {out_dim}), 'b': ({out_dim},)}}, "
-            f"got {describe(params)}"
-            + (f" with keys {sorted(params)}" if isinstance(params, dict) else "")
-        )
-    W, b = params["W"], params["b"]
-    if not (is_array(W) and is_array(b)):
-        raise ArrayTypeError(f"{name}: params 'W' and 'b' must be arrays, got "
-                             f"{describe(W)} and {describe(b)}")
-    if np.dtype(W.dtype).kind != "f" or np.dtype(b.dtype).kind != "f":
-        raise ArrayTypeError(f"{name}: params W and b must be float arrays (build the layer "
-                             f"with dtype=...), got {W.dtype} and {b.dtype}")
-    if W.ndim != 2 or W.shape[1] != out_dim or tuple(b.shape) != (out_dim,):
-        raise ShapeError(
-            f"{name}: expected params W of shape (in, {out_dim}) and b of shape ({out_dim},), "
-            f"got W {tuple(W.shape)} and b {tuple(b.shape)}"
-        )
-    return W, b

@@ -30,7 +30,7 @@ from typing import Any
 from funcnet._xp import namespace
 from funcnet.errors import ArgumentError, ShapeError
 
-__all__ = ["pair", "output_size", "out_hw", "windows", "to_columns", "from_columns", "fold"]
+__all__ = ["pair", "spell", "output_size", "out_hw", "windows", "fold"]
 
 Pair = tuple[int, int]
 _AXES = ("height", "width")
@@ -49,6 +49,11 @@ def pair(who: str, name: str, value: Any, *, minimum: int) -> Pair:
         raise ArgumentError(f"{who}: {name} must be a {what} integer or a pair of them "
                             f"(height, width), got {value!r}")
     return int(both[0]), int(both[1])
+
+
+def spell(value: Pair) -> str:
+    """A pair as a layer's name writes it: ``3`` for ``(3, 3)``, else ``(3, 2)``."""
+    return str(value[0]) if value[0] == value[1] else str(value)
 
 
 def output_size(who: str, in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair,
@@ -92,20 +97,6 @@ def windows(x: Any, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair) -> 
     slices = [x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
               for i in range(kh) for j in range(kw)]
     return xp.stack(slices, axis=2)
-
-
-def to_columns(win: Any) -> Any:
-    """Windows (N, C, K, OH, OW) as the GEMM matrix (N * OH * OW, C * K), rows in (n, oh, ow)."""
-    n, c, k, oh, ow = win.shape
-    xp = namespace(win)
-    return xp.reshape(xp.transpose(win, (0, 3, 4, 1, 2)), (n * oh * ow, c * k))
-
-
-def from_columns(cols: Any, shape: tuple[int, ...]) -> Any:
-    """The inverse of ``to_columns``: (N * OH * OW, C * K) back to windows of ``shape``."""
-    n, c, k, oh, ow = shape
-    xp = namespace(cols)
-    return xp.transpose(xp.reshape(cols, (n, oh, ow, c, k)), (0, 3, 4, 1, 2))
 
 
 def _dilate(g: Any, step_h: int, step_w: int, xp: Any) -> Any:

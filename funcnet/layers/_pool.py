@@ -16,7 +16,7 @@ from funcnet.layers._base import (
     check_rank,
     checked_layer,
 )
-from funcnet.layers._im2col import fold, out_hw, output_size, pair, windows
+from funcnet.layers._im2col import fold, out_hw, output_size, pair, spell, windows
 
 __all__ = ["max_pool2d", "MaxPoolCache"]
 
@@ -59,8 +59,8 @@ def max_pool2d(size: int | tuple[int, int], stride: int | tuple[int, int] | None
     """
     kernel = pair("max_pool2d", "size", size, minimum=1)
     stride = kernel if stride is None else pair("max_pool2d", "stride", stride, minimum=1)
-    spell = [str(v[0]) if v[0] == v[1] else str(v) for v in (kernel, stride)]
-    name = f"max_pool2d({spell[0]}" + (f", stride={spell[1]}" if stride != kernel else "") + ")"
+    strided = f", stride={spell(stride)}" if stride != kernel else ""
+    name = f"max_pool2d({spell(kernel)}{strided})"
     no_padding = (0, 0)
 
     def init(key, in_shape):

@@ -33,11 +33,7 @@ Initializer = Callable[..., np.ndarray]
 def fan_in(shape: tuple[int, ...]) -> int:
     """The number of inputs feeding each output unit: ``prod(shape[:-1])`` (``shape[0]`` if 1-D)."""
     shape = tuple(shape)
-    if len(shape) == 0:
-        return 1
-    if len(shape) == 1:
-        return shape[0]
-    return math.prod(shape[:-1])
+    return shape[0] if len(shape) == 1 else math.prod(shape[:-1])
 
 
 def _shape_dtype(who: str, shape: Any, dtype: Any) -> tuple[tuple[int, ...], np.dtype]:
@@ -46,9 +42,9 @@ def _shape_dtype(who: str, shape: Any, dtype: Any) -> tuple[tuple[int, ...], np.
 
 
 def _normal(who: str, std: float, key: Any, shape: Any, dtype: Any) -> np.ndarray:
-    random._require_key(who, key)
+    """N(0, std²) samples: ``random.normal``'s draws, with the errors naming ``who``."""
     shape, dtype = _shape_dtype(who, shape, dtype)
-    return (random.normal(key, shape, dtype) * dtype.type(std)).astype(dtype)
+    return random._generator(who, key).standard_normal(shape, dtype=dtype) * dtype.type(std)
 
 
 def _fan_in(who: str, shape: Any) -> int:

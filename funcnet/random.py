@@ -44,6 +44,10 @@ def _seal(words: np.ndarray) -> Key:
     return words
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 def is_key(value: Any) -> bool:
     """True when ``value`` looks like a key made by this module (or that key as a jax array,
     which ``split`` and ``bernoulli`` also take: see "the same draws on a jax key")."""
@@ -52,19 +56,14 @@ def is_key(value: Any) -> bool:
 
 def _require_key(who: str, value: Any) -> Key:
     if not is_key(value):
-        raise ArrayTypeError(
-            f"{who}: expected a random key (make one with funcnet.random.key(seed)), "
-            f"got {describe(value)}"
-        )
+        raise ArrayTypeError(f"{who}: expected a random key (make one with "
+                             f"funcnet.random.key(seed)), got {describe(value)}")
     return value
 
 
 def key(seed: int) -> Key:
-    """Make a key from a non-negative integer seed.
-
-    The seed is spread over the 128 key bits with numpy's ``SeedSequence``,
-    whose output is fixed across platforms.
-    """
+    """Make a key from a non-negative integer seed, spread over the 128 key bits with
+    numpy's ``SeedSequence`` (whose output is fixed across platforms)."""
     if not _is_int(seed) or seed < 0:
         raise ArgumentError(f"random.key: seed must be a non-negative integer, got {seed!r}")
     return _seal(np.random.SeedSequence(int(seed)).generate_state(2, np.uint64))
@@ -102,10 +101,6 @@ def fold_in(k: Key, data: int) -> Key:
 
 def _generator(who: str, k: Key) -> np.random.Generator:
     return np.random.Generator(_bit_generator(_require_key(who, k)))
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _shape(who: str, shape: Any) -> tuple[int, ...]:

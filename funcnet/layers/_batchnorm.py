@@ -8,15 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from funcnet._xp import namespace
-from funcnet.errors import (
-    ArgumentError,
-    ArrayTypeError,
-    ShapeError,
-    StructureError,
-    describe,
-    is_array,
-    require_probability,
-)
+from funcnet.errors import ArgumentError, ShapeError, require_probability
 from funcnet.layers._base import (
     ArraySpec,
     Layer,
@@ -27,6 +19,7 @@ from funcnet.layers._base import (
     check_key,
     check_same_float,
     check_train,
+    check_two_arrays,
     checked_layer,
 )
 from funcnet.tree import freeze
@@ -52,21 +45,21 @@ class BatchNormCache(NamedTuple):
 def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.float64) -> Layer:
     """Normalise each channel over the batch, then scale by ``gamma`` and shift by ``beta``.
 
-    Works on ``x`` of shape (batch, C) and on NCHW ``x`` of shape (batch, C, H, W);
-    ``in_shape`` is ``(C,)`` or ``(C, H, W)``. Statistics are per channel, over the
-    batch (and H, W for NCHW). Params ``{"gamma": (C,), "beta": (C,)}`` (ones,
-    zeros); state ``{"mean": (C,), "var": (C,)}`` (zeros, ones) from
-    ``layers.init_state(layer, in_shape)``.
+    ``x`` is (batch, C) or NCHW (batch, C, H, W); ``in_shape`` is ``(C,)`` or
+    ``(C, H, W)``. Statistics are per channel, over the batch (and H, W).
+    Params ``{"gamma": (C,), "beta": (C,)}`` (ones, zeros); state ``{"mean": (C,),
+    "var": (C,)}`` (zeros, ones) from ``layers.init_state(layer, in_shape)``.
 
     ``forward(params, x, *, train=None, state=None)``. With ``train=True`` it
     uses the batch mean ``mu`` and the BIASED batch variance ``var`` (divided by
     the count, as the textbook does) and returns the running statistics
-    ``momentum * running + (1 - momentum) * batch_stat`` in ``cache.state``.
-    With ``train=False`` it uses the running statistics and ``cache.state`` is
-    the given state. A batch of one in training normalises to exactly 0, so
-    its output is ``beta``. Backward in training runs through the batch
-    statistics (``dx = inv_std / m * (m dxhat - sum(dxhat) - xhat sum(dxhat xhat))``
-    with ``dxhat = dy * gamma`` and ``m`` values per channel); in eval it is affine.
+    ``momentum * running + (1 - momentum) * batch_stat`` in ``cache.state``
+    (a batch of one normalises to 0, so its output is ``beta``). With
+    ``train=False`` it uses the running statistics and passes ``state`` on.
+    Backward in training runs through the batch statistics, with
+    ``dxhat = dy * gamma`` and ``m`` values per channel:
+    ``dx = inv_std / m * (m dxhat - sum(dxhat) - xhat sum(dxhat xhat))``;
+    in eval it is affine.
 
     Args:
       momentum: weight of the old running value, in [0, 1].
@@ -152,7 +145,7 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.floa
         return dx, {"gamma": dgamma, "beta": dbeta}
 
     def check(params, x, *, train=None, state=None):
-        gamma, _ = _unpack(name, params, "params", ("gamma", "beta"))
+        gamma = _per_channel(name, params, "params", ("gamma", "beta"))
         check_input(name, x, min_rank=2)
         channels = gamma.shape[0]
         if x.ndim not in (2, 4) or x.shape[1] != channels:
@@ -165,7 +158,7 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.floa
         if state is None:
             raise ArgumentError(f"{name}: needs state=...; start from "
                                 f"layers.init_state(layer, in_shape) and pass on cache.state")
-        _unpack(name, state, "state", ("mean", "var"), channels)
+        _per_channel(name, state, "state", ("mean", "var"), channels)
         return ArraySpec(tuple(x.shape), np.result_type(x.dtype, gamma.dtype))
 
     def check_dy(cache, dy):
@@ -176,20 +169,13 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.floa
                          takes=("state", "train"), initial_state=initial_state)
 
 
-def _unpack(name: str, tree: Any, what: str, keys: tuple[str, str],
-            channels: int | None = None) -> tuple[Any, Any]:
-    """The two arrays of a params or state dict, each of shape (C,)."""
-    if not (isinstance(tree, dict) and set(tree) == set(keys)):
-        raise StructureError(
-            f"{name}: expected {what} {{'{keys[0]}': (C,), '{keys[1]}': (C,)}}, got "
-            f"{describe(tree)}" + (f" with keys {sorted(tree)}" if isinstance(tree, dict) else ""))
-    a, b = tree[keys[0]], tree[keys[1]]
-    if not (is_array(a) and is_array(b)):
-        raise ArrayTypeError(f"{name}: {what} '{keys[0]}' and '{keys[1]}' must be arrays, "
-                             f"got {describe(a)} and {describe(b)}")
+def _per_channel(name: str, tree: Any, what: str, keys: tuple[str, str],
+                 channels: int | None = None) -> Any:
+    """The first of the two (C,) arrays of a params or state dict, checked with the second."""
+    a, b = check_two_arrays(name, tree, what, dict.fromkeys(keys, "(C,)"))
     c = a.shape[0] if channels is None and a.ndim == 1 else channels
-    if a.ndim != 1 or tuple(a.shape) != (c,) or tuple(b.shape) != (c,):
+    if a.shape != (c,) or b.shape != (c,):
         raise ShapeError(f"{name}: expected {what} '{keys[0]}' and '{keys[1]}' of shape "
                          f"({c if c is not None else 'C'},), got {tuple(a.shape)} and "
                          f"{tuple(b.shape)}")
-    return a, b
+    return a

@@ -1,42 +1,32 @@
 """Gradient checks: every hand-written backward against two referees.
 
-- ``jax.grad`` of the very same forward code (jax is imported here, lazily,
-  and runs in float64). Agreement should be at rounding level: 1e-7 relative.
-- Central finite differences element by element (the five-point stencil,
-  error O(h^4), h = 1e-4). Agreement within 1e-6 relative.
+- ``jax.grad`` of the very same forward code, in float64 (jax is imported lazily):
+  agreement within 1e-7 relative.
+- Central finite differences, element by element (five-point stencil, error O(h^4),
+  h = 1e-4): agreement within 1e-6 relative.
 
-A layer is checked through the scalar ``sum(forward(params, x) * dy)`` for a
-fixed random ``dy``: its gradient with respect to ``(params, x)`` is exactly
-what ``backward(cache, dy)`` returns. A loss is checked through its value.
+A layer is checked through the scalar ``sum(forward(params, x) * dy)`` for a fixed random
+``dy``, whose gradient with respect to ``(params, x)`` is what ``backward(cache, dy)``
+returns; a loss through its value. Relative error is cs231n's, ``|a - b| / max(|a| + |b|,
+floor)``, the maximum over a leaf's elements. The floor is 1e-8, or a millionth of the largest
+gradient in the check if that is more (a gradient that is zero only by cancellation carries the
+rounding noise of the terms that cancelled). Against finite differences it is 1e-4 of the
+largest gradient, or the rounding noise of the differences divided by the tolerance if more.
 
-Kinks. Where a function has a corner (relu at 0, a tie in a max) the central
-difference straddles it and measures the average of two slopes, while the
-hand-written backward (correctly) picks one of them. The checker also takes
-the one-sided differences; an element whose mismatch is explained because the
-two sides disagree and the hand-written value equals one of them is counted
-as a *kink*, reported, and not a failure.
+Kinks. At a corner (relu at 0, a tie in a max) the central difference measures the average of
+two slopes, while the backward (correctly) picks one. An element whose mismatch is explained
+because the one-sided differences disagree and the hand-written value equals one of them is a
+*kink*: reported, not a failure.
 
-Ties. Where several corners meet at one point (a max over windows of equal
-values: a conv over an all-zero patch feeding a max pool) the gradient is not
-defined, and each referee picks its own value: the backward takes the first
-maximum of every window, ``jax.grad`` splits among the tied entries, and the
-differences give the average of the two one-sided slopes. The hand-written
-value is then neither slope. Such an element is a *tie* (a kink of its own
-kind, reported, not a failure) when, with every other input moved a tiny
-random step (``1e-6``), the slope along it is neither one-sided slope at one
-of 16 such nearby points. One corner alone only ever shows its two sides
-there, so a wrong value at a single corner (relu at 0) still fails. At a tie
-no value can be judged from outside; ``check_serial`` checks each layer alone,
-where a tie of the network is often a plain corner of one layer. Both the jax
-and the finite-difference columns leave kinks and ties out. Classifying needs
-the differences: with ``oracles=("jax",)`` alone a mismatch at a kink fails.
-
-Relative error is the cs231n one, ``|a - b| / max(|a| + |b|, floor)``, taken
-as the maximum over a leaf's elements. The floor is 1e-8, or a millionth of
-the largest gradient in the check if that is more (a gradient that is zero
-only by cancellation carries the rounding noise of the terms that cancelled).
-Against finite differences it is 1e-4 of the largest gradient, or the
-rounding noise of the differences divided by the tolerance if that is more.
+Ties. Where several corners meet (a max over equal values: a conv over an all-zero patch
+feeding a max pool) the gradient is not defined: the backward takes the first maximum, jax.grad
+splits among the tied entries, the differences average the two sides, and the hand-written
+value is neither one-sided slope. Such an element is a *tie* (reported, not a failure) when,
+with every other input moved a tiny random step, its slope at one of 16 such nearby points is
+neither one-sided slope. One corner alone only ever shows its two sides there, so a wrong value
+at a single corner (relu at 0) still fails. ``check_serial`` checks each layer alone, where a
+tie of the network is often a plain corner of one layer. Both columns leave kinks and ties out;
+classifying needs the differences, so with ``oracles=("jax",)`` alone a kink fails.
 
 >>> import numpy as np
 >>> from funcnet.layers import dense
@@ -72,52 +62,34 @@ from funcnet.losses import Loss
 from funcnet.losses import math_of as loss_math_of
 
 __all__ = [
-    "numerical_gradient",
-    "relative_error",
-    "check_layer",
-    "check_loss",
-    "check_serial",
-    "check_function",
-    "GradReport",
-    "LeafCheck",
-    "TOL_JAX",
-    "TOL_NUMERICAL",
-    "STEP",
+    "numerical_gradient", "relative_error", "check_layer", "check_loss", "check_serial",
+    "check_function", "GradReport", "LeafCheck", "TOL_JAX", "TOL_NUMERICAL", "STEP",
 ]
 
 #: Default tolerances (max relative error) and finite-difference step.
 TOL_JAX = 1e-7
 TOL_NUMERICAL = 1e-6
 STEP = 1e-4
-#: Floor of the relative-error denominator (cs231n's).
+#: Floor of the relative-error denominator (cs231n's), raised to these fractions of the largest
+#: gradient in the check, against jax and against the (noisier) differences.
 ERROR_FLOOR = 1e-8
-#: ...raised to this fraction of the largest gradient in the whole check: a gradient that is
-#: zero only by cancellation (a bias feeding batch norm) carries rounding noise of the size
-#: of the terms that cancelled, and is judged against that scale, not against itself.
 SCALE_FLOOR = 1e-6
-#: The same for finite differences, whose own noise is larger: an element below 1e-4 of the
-#: largest gradient is held to an absolute 1e-10 of it (at the default tolerance).
 SCALE_FLOOR_NUMERICAL = 1e-4
-#: At a kink the hand-written value equals one one-sided difference within this error
-#: (the one-sided differences carry an O(h) error of their own)...
+#: A kink: the hand-written value equals a one-sided difference within _SIDE_MATCH (those
+#: carry an O(h) error of their own), while the two sides differ _SIDES_RATIO times more.
 _SIDE_MATCH = 1e-4
-#: ...while the two sides differ by at least this many times more.
 _SIDES_RATIO = 10.0
-#: An element whose one-sided differences differ by more than this (relative) may sit on
-#: several corners at once; only such an element is tested for a tie.
+#: Only an element whose one-sided differences differ by more than this may be a tie.
 _SIDES_DIFFER = 1e-6
-#: The tie test moves every other float element by this times standard normal noise: far
-#: inside the differences' step (no farther corner is reached), far above rounding (ties
-#: break)...
+#: The tie test moves every other float element by _TIE_SHIFT times normal noise (far inside
+#: the step, so no farther corner is reached; far above rounding, so ties break) at
+#: _TIE_SAMPLES points drawn from a fixed key (a check is a pure function of its inputs), and
+#: takes the slope there with steps of _TIE_STEP; within _TIE_MATCH of a one-sided slope, a
+#: slope is that slope.
 _TIE_SHIFT = 1e-6
-#: ...and takes the slope there with differences of this step forward and backward; a point
-#: where the two disagree (a corner within the step) gives no slope.
 _TIE_STEP = 1e-8
-#: How many nearby points the tie test tries (from a fixed key: a check is a pure function
-#: of its inputs).
 _TIE_SAMPLES = 16
 _TIE_SEED = 0
-#: A nearby slope within this (relative) of a one-sided slope is that slope.
 _TIE_MATCH = 1e-3
 
 
@@ -140,93 +112,78 @@ def relative_error(a: Any, b: Any) -> float:
 
 
 def _is_float(leaf: Any) -> bool:
-    return np.result_type(leaf).kind == "f" if hasattr(leaf, "dtype") or isinstance(
-        leaf, float) else False
+    return (hasattr(leaf, "dtype") or isinstance(leaf, float)) and np.result_type(leaf).kind == "f"
 
 
 def _as_float64(tree: Any) -> Any:
     """Float leaves to float64 numpy arrays (python floats included); others unchanged."""
-    return ftree.map(
-        lambda v: np.asarray(v, dtype=np.float64) if _is_float(v) else v, tree)
+    return ftree.map(lambda v: np.asarray(v, dtype=np.float64) if _is_float(v) else v, tree)
+
+
+def _with(flat: list, i: int, leaf: Any) -> list:
+    """``flat`` with its ``i``-th leaf replaced by ``leaf``."""
+    return [*flat[:i], leaf, *flat[i + 1:]]
 
 
 def _differences(f: Callable[[Any], Any], tree: Any, h: float):
-    """Central, left and right differences of scalar ``f`` for every float leaf of ``tree``,
-    and the rounding noise of those differences.
+    """Central, left and right differences of scalar ``f`` for every float leaf of ``tree``
+    (zeros for other leaves), and the rounding noise of those differences.
 
-    Central: the five-point stencil ``(-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h``,
-    whose error is O(h^4), so ``h`` can be large enough that rounding in ``f``
-    does not swamp small gradients. One-sided: the O(h^2) stencils
-    ``±(-3f(x) + 4f(x±h) - f(x±2h)) / 2h``, each looking at one side only.
-    The noise is what rounding in ``f`` alone can put into a difference:
-    ``4 eps max|f| / h`` (the stencil weights sum to at most 8/2h).
+    Central: the five-point ``(-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h``, error O(h^4),
+    so ``h`` can be large enough that rounding in ``f`` does not swamp small gradients.
+    One-sided: ``±(-3f(x) + 4f(x±h) - f(x±2h)) / 2h``, error O(h^2). The noise is what rounding
+    in ``f`` alone can put into a difference: ``4 eps max|f| / h``.
     """
     flat = ftree.leaves(tree)
     f0 = float(f(tree))
     largest = abs(f0)
-    central, left, right = [], [], []
+    central, left, right = ([np.zeros(np.shape(leaf)) for leaf in flat] for _ in range(3))
     for i, leaf in enumerate(flat):
         if not _is_float(leaf):
-            central.append(None), left.append(None), right.append(None)
             continue
-        base = np.asarray(leaf)
-        c, lo, hi = (np.zeros(base.shape, np.float64) for _ in range(3))
-        for index in np.ndindex(base.shape):
+        for index in np.ndindex(np.shape(leaf)):
             values = {}
             for k in (2, 1, -1, -2):
-                bumped = np.array(base, copy=True)
-                bumped[index] = bumped[index] + k * h
-                trial = list(flat)
-                trial[i] = bumped
-                values[k] = float(f(ftree.unflatten_as(tree, trial)))
+                bumped = np.array(leaf, copy=True)
+                bumped[index] += k * h
+                values[k] = float(f(ftree.unflatten_as(tree, _with(flat, i, bumped))))
                 largest = max(largest, abs(values[k]))
-            c[index] = (-values[2] + 8 * values[1] - 8 * values[-1] + values[-2]) / (12 * h)
-            hi[index] = (-3 * f0 + 4 * values[1] - values[2]) / (2 * h)
-            lo[index] = (3 * f0 - 4 * values[-1] + values[-2]) / (2 * h)
-        central.append(c), left.append(lo), right.append(hi)
+            central[i][index] = (
+                -values[2] + 8 * values[1] - 8 * values[-1] + values[-2]) / (12 * h)
+            right[i][index] = (-3 * f0 + 4 * values[1] - values[2]) / (2 * h)
+            left[i][index] = (3 * f0 - 4 * values[-1] + values[-2]) / (2 * h)
     return central, left, right, 4 * np.finfo(np.float64).eps * largest / h
 
 
-def _nearby_slopes(f: Callable[[Any], Any], tree: Any, wanted: list):
-    """Slopes of scalar ``f`` along the ``wanted`` elements, at points near ``tree``.
+def _nearby_slopes(f: Callable[[Any], Any], tree: Any, wanted: dict[int, np.ndarray]):
+    """Slopes of scalar ``f`` along the ``wanted`` elements (a boolean mask per leaf index) at
+    ``_TIE_SAMPLES`` points near ``tree``, and their rounding noise ``4 eps max|f| / step``.
 
-    ``wanted`` holds one boolean mask per leaf of ``tree`` (None for a leaf
-    without wanted elements). Each of ``_TIE_SAMPLES`` points moves every float
-    element but the wanted one by ``_TIE_SHIFT`` times standard normal noise
-    drawn from a fixed key. There, the two-point differences of step
-    ``_TIE_STEP`` forward and backward along the element are both taken: where
-    they disagree a corner lies within the step, and the slope is NaN (no
-    clean slope at that point).
-
-    Returns one array per leaf, ``(samples, *leaf.shape)`` (NaN where not
-    wanted; None for a leaf without wanted elements), and the rounding noise of
-    those slopes, ``4 eps max|f| / step``.
+    Each point moves every float element but the wanted one by ``_TIE_SHIFT`` times normal
+    noise. The slope is NaN where the differences of step ``_TIE_STEP`` forward and backward
+    disagree (a corner within the step). Returns ``{i: (samples, *leaf.shape) array}``, NaN
+    where not wanted.
     """
     flat = ftree.leaves(tree)
-    slopes = [None if mask is None or not mask.any()
-              else np.full((_TIE_SAMPLES, *mask.shape), np.nan) for mask in wanted]
+    slopes = {i: np.full((_TIE_SAMPLES, *mask.shape), np.nan) for i, mask in wanted.items()}
     largest = 0.0
     for sample, k in enumerate(random.split(random.key(_TIE_SEED), _TIE_SAMPLES)):
         moved = [np.asarray(leaf) + _TIE_SHIFT * random.normal(leaf_key, np.shape(leaf))
                  if _is_float(leaf) else leaf
                  for leaf, leaf_key in zip(flat, random.split(k, len(flat)), strict=True)]
-        for i, out in enumerate(slopes):
-            if out is None:
-                continue
-            for index in zip(*np.nonzero(wanted[i]), strict=True):
+        for i, mask in wanted.items():
+            for index in zip(*np.nonzero(mask), strict=True):
                 values = []
                 for step in (0.0, _TIE_STEP, -_TIE_STEP):
                     bumped = np.array(moved[i], copy=True)
                     bumped[index] = flat[i][index] + step  # the element itself stays put
-                    trial = list(moved)
-                    trial[i] = bumped
-                    values.append(float(f(ftree.unflatten_as(tree, trial))))
+                    values.append(float(f(ftree.unflatten_as(tree, _with(moved, i, bumped)))))
                 largest = max(largest, *map(abs, values))
                 ahead = (values[1] - values[0]) / _TIE_STEP
                 behind = (values[0] - values[2]) / _TIE_STEP
                 noise = 4 * np.finfo(np.float64).eps * largest / _TIE_STEP
                 if abs(ahead - behind) <= max(_TIE_MATCH * (abs(ahead) + abs(behind)), noise):
-                    out[(sample, *index)] = (ahead + behind) / 2
+                    slopes[i][(sample, *index)] = (ahead + behind) / 2
     return slopes, 4 * np.finfo(np.float64).eps * largest / _TIE_STEP
 
 
@@ -240,10 +197,7 @@ def numerical_gradient(f: Callable[[Any], Any], tree: Any, *, h: float = STEP) -
     >>> np.round(g["a"], 6)
     array([ 2., -4.])
     """
-    central, _, _, _ = _differences(f, tree, h)
-    flat = ftree.leaves(tree)
-    return ftree.unflatten_as(tree, [c if c is not None else np.zeros(np.shape(v))
-                                     for c, v in zip(central, flat, strict=True)])
+    return ftree.unflatten_as(tree, _differences(f, tree, h)[0])
 
 
 class LeafCheck(NamedTuple):
@@ -254,9 +208,9 @@ class LeafCheck(NamedTuple):
     error_jax: float | None  # max relative error against jax.grad (None: not checked)
     error_numerical: float | None  # max relative error against central differences
     kinks: int  # elements whose mismatch a kink explains (ties included)
-    worst_index: tuple[int, ...] | None  # where the largest unexplained error sits
+    worst_index: tuple[int, ...] | None  # the first element that failed
     ok: bool
-    ties: int = 0  # of the kinks, those where several corners meet (see the module docstring)
+    ties: int = 0  # of the kinks, those where several corners meet
 
 
 class GradReport(NamedTuple):
@@ -313,21 +267,18 @@ class GradReport(NamedTuple):
                         "over equal values, as a conv gives on an all-zero patch); the "
                         "backward, jax.grad and the differences each pick a different valid "
                         "slope, so these elements are not judged.")
-        if self.parts:
-            rows.extend(self._blame_rows())
-        rows.extend(f"  note: {note}" for note in self.notes)
-        return "\n".join(rows)
-
-    def _blame_rows(self) -> list[str]:
         if self.blame is not None:
             part = self.parts[self.blame]
-            return ([f"  blame: {part.name}: its own backward disagrees with the referees on "
-                     f"the input it received; checked alone:"]
-                    + ["    " + row for row in str(part).splitlines()])
-        if all(leaf.ok for leaf in self.leaves):
-            return ["  blame: none; every layer passes its own check on the input it received"]
-        return ["  blame: no single layer; each passes its own check on the input it "
-                "received, so the mismatch comes from how their gradients compose"]
+            rows.append(f"  blame: {part.name}: its own backward disagrees with the referees on "
+                        f"the input it received; checked alone:")
+            rows.extend("    " + row for row in str(part).splitlines())
+        elif self.parts and all(leaf.ok for leaf in self.leaves):
+            rows.append("  blame: none; every layer passes its own check on the input it received")
+        elif self.parts:
+            rows.append("  blame: no single layer; each passes its own check on the input it "
+                        "received, so the mismatch comes from how their gradients compose")
+        rows.extend(f"  note: {note}" for note in self.notes)
+        return "\n".join(rows)
 
     def raise_if_failed(self) -> GradReport:
         """Raise ``GradientCheckError`` with the table if any leaf failed; else return self."""
@@ -336,31 +287,21 @@ class GradReport(NamedTuple):
         return self
 
 
-#: What to change when jax.grad cannot trace a forward, by the error jax raised.
 _NUMERICAL_ONLY = "; to check against finite differences alone, pass oracles=('numerical',)"
-_NUMPY_CALL = ("{who} converted the array jax.grad passes in (the referee traces the very "
-               "same code) to a numpy array, as np.logaddexp(0.0, x) does: "
-               + ARRAY_MATH_RULE + _NUMERICAL_ONLY)
-_VALUE_READ = ("{who} read an array's value in Python (if x > 0, float(x), int(x)), which "
-               "the arrays jax.grad passes in do not have: " + ARRAY_VALUE_RULE
-               + _NUMERICAL_ONLY)
 
 
-def _jax_gradient(objective: Callable[[Any], Any], tree: Any, who: str) -> list:
-    """``jax.grad`` of ``objective`` in float64 with respect to the float leaves of ``tree``.
+def _jax_gradient(objective: Callable[[Any], Any], tree: Any, who: str) -> dict[int, Any]:
+    """``jax.grad`` of ``objective`` in float64, ``{i: gradient}`` for each float leaf ``i``.
 
-    Raises ``ArrayTypeError`` naming ``who`` (the layer's forward, the loss's
-    forward, the objective) when jax cannot trace it: numpy called on a traced
-    array, or an array's value read in Python.
+    Raises ``ArrayTypeError`` naming ``who`` (the layer's forward, the loss's forward, the
+    objective) when jax cannot trace it, saying what to change.
     """
     try:
         import jax
         import jax.numpy as jnp
     except ImportError:  # pragma: no cover - exercised only without jax
-        raise ImportError(
-            "funcnet.check: the jax oracle needs jax (pip install 'funcnet[test]'); "
-            "pass oracles=('numerical',) to check against finite differences only"
-        ) from None
+        raise ImportError("funcnet.check: the jax oracle needs jax (pip install 'funcnet[test]')"
+                          + _NUMERICAL_ONLY) from None
     flat = ftree.leaves(tree)
     where = [i for i, v in enumerate(flat) if _is_float(v)]
     with jax.enable_x64(True):
@@ -374,38 +315,39 @@ def _jax_gradient(objective: Callable[[Any], Any], tree: Any, who: str) -> list:
         try:
             grads = jax.jit(jax.grad(on_floats))(floats)  # one compile, not one per primitive
         except jax.errors.TracerArrayConversionError as error:
-            raise ArrayTypeError(_NUMPY_CALL.format(who=who)) from error
+            raise ArrayTypeError(
+                f"{who} converted the array jax.grad passes in (the referee traces the very "
+                f"same code) to a numpy array, as np.logaddexp(0.0, x) does: {ARRAY_MATH_RULE}"
+                + _NUMERICAL_ONLY) from error
         except (jax.errors.ConcretizationTypeError,
                 jax.errors.TracerIntegerConversionError) as error:
-            raise ArrayTypeError(_VALUE_READ.format(who=who)) from error
-        out = [None] * len(flat)
-        for i, g in zip(where, grads, strict=True):
-            out[i] = np.asarray(g, dtype=np.float64)
-    return out
+            raise ArrayTypeError(
+                f"{who} read an array's value in Python (if x > 0, float(x), int(x)), which the "
+                f"arrays jax.grad passes in do not have: {ARRAY_VALUE_RULE}" + _NUMERICAL_ONLY
+            ) from error
+        return {i: np.asarray(g, dtype=np.float64) for i, g in zip(where, grads, strict=True)}
 
 
 def _judge(name, paths, flat, hand, reference_jax, numeric, tol_jax, tol_numerical, nearby):
     """One ``LeafCheck`` per float leaf; ``nearby(masks)`` is ``_nearby_slopes`` at the check's
     own function and point, called only when some element may be a tie."""
     central, left, right, noise = numeric if numeric is not None else (None,) * 4
-    scale = max((float(np.max(np.abs(np.asarray(g, dtype=np.float64)), initial=0.0))
-                 for g, leaf in zip(hand, flat, strict=True) if _is_float(leaf)), default=0.0)
+    hands = {i: np.asarray(hand[i], dtype=np.float64)
+             for i, leaf in enumerate(flat) if _is_float(leaf)}
+    for i, h in hands.items():
+        if h.shape != np.shape(flat[i]):
+            raise GradientCheckError(
+                f"gradient check of {name}: the hand-written gradient of {paths[i]} has shape "
+                f"{h.shape}, expected {np.shape(flat[i])}")
+    scale = max((float(np.max(np.abs(h), initial=0.0)) for h in hands.values()), default=0.0)
     lowest_jax = max(ERROR_FLOOR, SCALE_FLOOR * scale)
     # Below the rounding noise of the differences no verdict is possible: an element is
     # compared relative to at least noise / tolerance.
     floor = max(ERROR_FLOOR, SCALE_FLOOR_NUMERICAL * scale, (noise or 0.0) / tol_numerical)
-    hands, corners, maybe_tie = {}, {}, {}
-    for i, (path, leaf) in enumerate(zip(paths, flat, strict=True)):
-        if not _is_float(leaf):
-            continue
-        h = np.asarray(hand[i], dtype=np.float64)
-        if h.shape != np.shape(leaf):
-            raise GradientCheckError(
-                f"gradient check of {name}: the hand-written gradient of {path} has shape "
-                f"{h.shape}, expected {np.shape(leaf)}")
-        hands[i] = h
-        corners[i] = maybe_tie[i] = np.zeros(h.shape, bool)
-        if central is not None:
+    corners = {i: np.zeros(h.shape, bool) for i, h in hands.items()}
+    maybe_tie, ties = dict(corners), dict(corners)
+    if central is not None:
+        for i, h in hands.items():
             mismatch = _elementwise_error(h, central[i], floor) > tol_numerical
             side = np.minimum(_elementwise_error(h, left[i], floor),
                               _elementwise_error(h, right[i], floor))
@@ -413,13 +355,10 @@ def _judge(name, paths, flat, hand, reference_jax, numeric, tol_jax, tol_numeric
             corners[i] = mismatch & (side < _SIDE_MATCH) & (sides > _SIDES_RATIO * side)
             # the sides differ, yet the hand-written value is neither: maybe several corners
             maybe_tie[i] = mismatch & ~corners[i] & (sides > _SIDES_DIFFER)
-    ties = {i: np.zeros(h.shape, bool) for i, h in hands.items()}
     if any(mask.any() for mask in maybe_tie.values()):
-        slopes, slope_noise = nearby([maybe_tie.get(i) for i in range(len(flat))])
+        slopes, slope_noise = nearby(maybe_tie)
         lowest = max(floor, slope_noise / _TIE_MATCH)
         for i, mask in maybe_tie.items():
-            if slopes[i] is None:
-                continue
             clean = ~np.isnan(slopes[i])
             seen = np.where(clean, slopes[i], 0.0)
             one_sided = np.minimum(_elementwise_error(seen, left[i], lowest),
@@ -428,22 +367,18 @@ def _judge(name, paths, flat, hand, reference_jax, numeric, tol_jax, tol_numeric
     leaves = []
     for i, h in hands.items():
         kink = corners[i] | ties[i]
-        bad = np.zeros(h.shape, bool)
-        errs = {}
-        for label, ref, tol, lowest in (("jax", reference_jax, tol_jax, lowest_jax),
-                                        ("numerical", central, tol_numerical, floor)):
-            if ref is None:
-                errs[label] = None
+        errors, bad = [], np.zeros(h.shape, bool)
+        for reference, tol, lowest in ((reference_jax, tol_jax, lowest_jax),
+                                       (central, tol_numerical, floor)):
+            if reference is None:
+                errors.append(None)
                 continue
-            e = _elementwise_error(h, ref[i], lowest)
-            errs[label] = float(e[~kink].max(initial=0.0))
+            e = _elementwise_error(h, reference[i], lowest)
+            errors.append(float(e[~kink].max(initial=0.0)))
             bad |= (e > tol) & ~kink
-        worst = None
-        if bad.any():
-            worst_flat = np.argmax(np.where(bad, 1.0, 0.0))
-            worst = tuple(int(j) for j in np.unravel_index(worst_flat, h.shape))
-        leaves.append(LeafCheck(paths[i], tuple(h.shape), errs["jax"], errs["numerical"],
-                                int(kink.sum()), worst, not bad.any(), int(ties[i].sum())))
+        worst = tuple(int(j) for j in np.argwhere(bad)[0]) if bad.any() else None
+        leaves.append(LeafCheck(paths[i], h.shape, *errors, int(kink.sum()), worst,
+                                not bad.any(), int(ties[i].sum())))
     return leaves
 
 
@@ -464,26 +399,24 @@ def check_function(
 
     ``objective`` must be written with the namespace of its inputs, so jax can
     trace it (else ``ArrayTypeError`` says what to change, as in
-    ``check_layer``). Only float leaves are checked.
+    ``check_layer``). Only float leaves are checked; ``root`` prefixes their paths.
     """
-    report = _check(objective, hand_gradient, tree, name=name, root=root,
+    paths = [ftree.path_str(p, root) or root or "value" for p, _ in ftree.flatten_with_paths(tree)]
+    report = _check(objective, hand_gradient, tree, name=name, paths=paths,
                     who=f"check_function: the objective of {name}", oracles=oracles,
                     tol_jax=tol_jax, tol_numerical=tol_numerical, h=h)
     return report.raise_if_failed() if raise_on_failure else report
 
 
-def _check(objective, hand_gradient, tree, *, name, root, who, oracles=("jax", "numerical"),
+def _check(objective, hand_gradient, tree, *, name, paths, who, oracles=("jax", "numerical"),
            tol_jax=TOL_JAX, tol_numerical=TOL_NUMERICAL, h=STEP) -> GradReport:
-    """``check_function`` without raising on failure; ``who`` names the traced code in errors."""
-    unknown = set(oracles) - {"jax", "numerical"}
-    if unknown or not oracles:
+    """``check_function`` without raising on failure; ``paths`` names the leaves of ``tree``,
+    ``who`` the traced code in errors."""
+    if not oracles or set(oracles) - {"jax", "numerical"}:
         raise ArgumentError(f"check: oracles must be a non-empty subset of ('jax', "
                             f"'numerical'), got {tuple(oracles)!r}")
     tree = _as_float64(tree)
-    hand_flat = ftree.leaves(hand_gradient)
-    paths = [ftree.path_str(p, root) or root or "value"
-             for p, _ in ftree.flatten_with_paths(tree)]
-    flat = ftree.leaves(tree)
+    flat, hand_flat = ftree.leaves(tree), ftree.leaves(hand_gradient)
     if len(hand_flat) != len(flat):
         ftree.assert_same_structure(tree, hand_gradient, who=f"gradient check of {name}",
                                     expected_name="inputs", actual_name="hand gradient")
@@ -518,62 +451,50 @@ def check_layer(
     forward_kwargs: dict | None = None,
     **options: Any,
 ) -> GradReport:
-    """Check ``layer.backward`` (``dx`` and ``dparams``) at ``(params, x)``.
+    """Check ``layer.backward`` (``dx`` and ``dparams``) at ``(params, x)``, in float64.
 
-    Everything is cast to float64 first. ``dy`` defaults to standard normal
-    noise from ``seed``. ``forward_kwargs`` passes ``key``/``train``/``state``
-    to an extended layer. ``options`` go to ``check_function`` (oracles,
-    tolerances, step, ``raise_on_failure``). The report is named by
-    ``layer.name``. For a network built with ``serial``, ``check_serial``
-    also names the layer to blame; a failing report of a network says so in a
-    note.
+    ``dy`` defaults to standard normal noise from ``seed``. ``forward_kwargs``
+    passes ``key``/``train``/``state`` to a layer that takes them. ``options`` go
+    to ``check_function`` (oracles, tolerances, ``h``, ``raise_on_failure``). A
+    failing report of a network notes that ``check_serial`` names the layer to blame.
 
-    jax.grad, the referee, runs the layer's own forward on jax arrays. A
-    forward that calls numpy on its input (``np.logaddexp(0.0, x)``) or reads
-    an array's value in Python (``if x > 0``) cannot run there, and would fail
-    ``fit(jit=True)`` as well, so the check does not fall back to finite
-    differences by itself: it raises and says what to change. Array math in
-    forward and backward goes through the input's namespace, ``xp =
-    x.__array_namespace__()`` (numpy >= 2 and jax arrays), or array methods
-    (``x.sum()``). ``oracles=("numerical",)`` checks such a layer against the
-    differences alone.
+    jax.grad, the referee, runs the layer's own forward on jax arrays, as
+    ``fit(jit=True)`` does: array math in forward and backward goes through the
+    input's namespace, ``xp = x.__array_namespace__()``, or array methods
+    (``x.sum()``). A forward that calls numpy on its input or reads an array's
+    value in Python makes the check raise, not fall back to finite differences;
+    ``oracles=("numerical",)`` checks it against the differences alone.
 
     Raises:
-      ArrayTypeError: jax cannot trace ``layer``'s forward (see above); the
-        message names the layer.
-      StructureError: ``dparams`` does not have exactly the structure of
-        ``params`` (a layer without parameters returns ``()``, not ``{}`` or
-        ``[]``): the rule the optimizers apply to gradients.
+      ArrayTypeError: jax cannot trace ``layer``'s forward; the message says what to change.
+      StructureError: ``dparams`` does not have exactly the structure of ``params``
+        (``()`` for a layer without parameters): the optimizers' rule for gradients.
       GradientCheckError: a hand-written gradient of the wrong shape; with
         ``raise_on_failure=True``, any failure (the message is the table).
     """
     kwargs = dict(forward_kwargs or {})
     inputs = _as_float64({"params": params, "x": x})
     y, cache = layer.forward(inputs["params"], inputs["x"], **kwargs)  # checked once, here
-    if dy is None:
-        dy = random.normal(random.key(seed), np.shape(y))
+    dy = random.normal(random.key(seed), np.shape(y)) if dy is None else dy
     dy = np.asarray(dy, dtype=np.float64)
     dx, dparams = layer.backward(cache, dy)
     _check_dparams(layer.name, params, dparams)
     forward = math_of(layer)[0]
 
     def objective(t):
-        out, _ = forward(t["params"], t["x"], **kwargs)
-        return (out * dy).sum()
+        return (forward(t["params"], t["x"], **kwargs)[0] * dy).sum()
 
-    # dm-tree flattens the dict in sorted key order: "params" before "x".
-    hand = {"params": dparams, "x": dx}
-    raise_on_failure = options.pop("raise_on_failure", False)  # after renaming, below
-    report = _check(objective, hand, inputs, name=layer.name,
-                    who=f"check_layer: {layer.name}.forward", root="", **options)
-    renamed = [leaf._replace(path=leaf.path.replace("['x']", "x", 1).replace(
-        "['params']", "params", 1)) for leaf in report.leaves]
-    renamed.sort(key=lambda leaf: not leaf.path.startswith("x"))  # x first, then params
-    report = report._replace(leaves=tuple(renamed))
+    raise_on_failure = options.pop("raise_on_failure", False)  # after sorting, below
+    paths = [ftree.path_str(p[1:], p[0]) for p, _ in ftree.flatten_with_paths(inputs)]
+    report = _check(objective, {"params": dparams, "x": dx}, inputs, name=layer.name,
+                    paths=paths, who=f"check_layer: {layer.name}.forward", **options)
+    # dm-tree sorts dict keys, so params came first: x first, then params
+    leaves = sorted(report.leaves, key=lambda leaf: not leaf.path.startswith("x"))
+    notes = ()
     if isinstance(cache, SerialCache) and not report.ok:
-        report = report._replace(notes=(
-            f"{layer.name} is a network: check.check_serial(layers, params, x) checks each "
-            f"layer alone on the input it received and names the first that is wrong",))
+        notes = (f"{layer.name} is a network: check.check_serial(layers, params, x) checks each "
+                 f"layer alone on the input it received and names the first that is wrong",)
+    report = report._replace(leaves=tuple(leaves), notes=notes)
     return report.raise_if_failed() if raise_on_failure else report
 
 
@@ -585,21 +506,18 @@ class _Received(NamedTuple):
     cache: Any
 
     @property
-    def state(self) -> Any:
-        """The layer's new state: ``serial`` reads it here from a layer that takes state."""
+    def state(self) -> Any:  # serial reads a stateful layer's new state here
         return self.cache.state
 
 
 def _recording(layer: Layer) -> Layer:
-    """``layer`` with a forward whose cache also holds the input and extras it was given."""
+    """``layer`` with a forward whose cache records the input and extras it was given (only
+    this forward runs: no kernel, so serial calls it; no backward is ever taken)."""
     def forward(params, x, **extras):
         y, cache = layer.forward(params, x, **extras)
         return y, _Received(x, extras, cache)
 
-    def backward(received, dy, **options):
-        return layer.backward(received.cache, dy, **options)
-
-    return Layer(layer.init, forward, backward, layer.name, layer.takes, layer.initial_state)
+    return layer._replace(forward=forward, kernel=None)
 
 
 def check_serial(
@@ -615,17 +533,15 @@ def check_serial(
 ) -> GradReport:
     """Check ``serial(*layers)`` as ``check_layer`` does, then each layer alone, to blame one.
 
-    A wrong ``dx`` in one layer makes every layer upstream of it look wrong in
-    the network's table. Here each layer is also checked alone, with its own
-    random ``dy``, on the very input (and key, train flag and state) it
-    received in the network's forward pass. The report's ``parts`` hold these
-    checks, ``blame`` is the index of the first that failed, and
-    ``str(report)`` ends with a blame line. The report is ok when the network
-    and every layer pass.
+    A wrong ``dx`` in one layer makes every layer upstream of it look wrong in the
+    network's table, so each layer is also checked alone, with its own random
+    ``dy``, on the very input (and key, train flag and state) it received in the
+    network's forward pass. ``parts`` holds these checks, ``blame`` the index of the
+    first that failed, and ``str(report)`` ends with a blame line. The report is ok
+    when the network and every layer pass.
 
     Args:
-      layers: the layers the network is built from, in order (what was given
-        to ``serial``); ``name`` is the network's name.
+      layers: the layers given to ``serial``, in order; ``name`` is the network's name.
       params: the network's params, a tuple with one entry per layer.
       x, dy, seed, forward_kwargs, options: as ``check_layer``.
 
@@ -672,13 +588,12 @@ def check_loss(loss: Loss, pred: Any, target: Any, *, name: str | None = None,
     pred = np.asarray(pred, dtype=np.float64)
     target = _as_float64(target) if _is_float(target) else target
     _, cache = loss.forward(pred, target)  # checked once, here
-    dpred = loss.backward(cache)
     forward = loss_math_of(loss)[0]
 
     def objective(p):
         return forward(p, target)[0]
 
     raise_on_failure = options.pop("raise_on_failure", False)
-    report = _check(objective, dpred, pred, name=name, root="pred",
+    report = _check(objective, loss.backward(cache), pred, name=name, paths=["pred"],
                     who=f"check_loss: {name}.forward", **options)
     return report.raise_if_failed() if raise_on_failure else report

@@ -1,13 +1,11 @@
 """Figures for the experiments: plain data in, a matplotlib ``Figure`` out.
 
-The only funcnet module that imports matplotlib; ``import funcnet`` does not
-load it (write ``from funcnet import plot``). Functions take plain data
-(arrays, lists, dicts, callables on arrays) and build ``matplotlib.figure.Figure``
-directly: no pyplot, so no global list of figures and no GUI backend. Every
-figure uses ``STYLE``, has a title (``title=None`` gives each function's
-default) and axis labels, and constrained layout. Data is drawn as given; it is
-checked only where a mistake would draw a wrong figure silently or fail deep
-inside matplotlib (class labels, probabilities, one name per class).
+The only funcnet module that imports matplotlib (``import funcnet`` does not
+load it). Figures are built as ``matplotlib.figure.Figure`` without pyplot, so
+no GUI backend and no global list of figures. Every figure uses ``STYLE`` and
+has a title (``title=None`` gives each function's default). Data is drawn as
+given, and checked only where a mistake would draw a wrong figure silently or
+fail deep inside matplotlib (class labels, probabilities, one name per class).
 
 >>> fig = loss_curves({"train": ([0, 1, 2], [1.0, 0.5, 0.25])})
 >>> [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]
@@ -81,15 +79,12 @@ def _names(who: str, names: Sequence[str], k: int, source: str) -> list[str]:
     return [str(name) for name in names]
 
 
-def _figure(rows: int = 1, columns: int = 1, *, scale: float = 1.0) -> Figure:
-    width, height = STYLE["panel_inches"]
-    return Figure(figsize=(width * columns * scale, height * rows * scale), layout="constrained")
-
-
 def _panels(n: int, columns: int, scale: float, **share: Any) -> tuple[Figure, list[Any]]:
-    """A figure of ``n`` axes in a grid ``columns`` wide, the last row's unused cells removed."""
+    """A figure of ``n`` axes in a grid ``columns`` wide, the last row's unused cells removed;
+    each panel is ``STYLE["panel_inches"]`` times ``scale``."""
     rows, columns = -(-n // columns), min(columns, n)
-    fig = _figure(rows, columns, scale=scale)
+    width, height = STYLE["panel_inches"]
+    fig = Figure(figsize=(width * columns * scale, height * rows * scale), layout="constrained")
     grid = fig.subplots(rows, columns, squeeze=False, **share).ravel()
     for ax in grid[n:]:
         ax.remove()
@@ -150,8 +145,7 @@ def loss_curves(curves: Mapping[str, tuple[Any, Any]], *, xlabel: str = "epoch",
         curves: name -> ``(x, y)``, each of shape ``(n,)``; a NaN in ``y`` leaves a gap.
         title: defaults to ``"<ylabel> per <xlabel>"``.
     """
-    fig = _figure(scale=1.5)
-    ax = fig.add_subplot()
+    fig, [ax] = _panels(1, 1, 1.5)
     for i, (name, (x, y)) in enumerate(curves.items()):
         ax.plot(x, y, label=str(name), color=_color(i), linewidth=STYLE["line_width"])
     if log_y:
@@ -199,16 +193,11 @@ def decision_regions(points: Any, predicted: Any, *, boundary: tuple[Any, Any] |
         predicted: integer classes, shape ``(n,)`` (e.g. ``argmax`` of the output).
         boundary: optional ``(xs, ys)``, each ``(m,)``, drawn as a dashed line.
         class_names: optional, one name per class.
-
-    Raises:
-        ShapeError, ArgumentError: ``predicted`` is not ``(n,)`` integer classes
-            (in ``[0, len(class_names))``).
     """
     points = np.asarray(points, dtype=np.float64)
     k = None if class_names is None else len(class_names)
     predicted = _classes("decision_regions", "predicted", predicted, len(points), k)
-    fig = _figure(scale=1.5)
-    ax = fig.add_subplot()
+    fig, [ax] = _panels(1, 1, 1.5)
     for c in np.unique(predicted):
         mask = predicted == c
         name = str(class_names[c]) if class_names is not None else f"class {c}"
@@ -234,10 +223,6 @@ def decision_surface(predict: Callable[[np.ndarray], Any], *, points: Any = None
         points: optional training points, shape ``(n, 2)``: grey circles, or
             with ``labels`` (integer classes, ``(n,)``) a marker and colour per class.
         xlim, ylim: the window ``(low, high)``.
-
-    Raises:
-        ShapeError, ArgumentError: ``predict``'s output is not of that shape or
-            not in ``[0, 1]``; ``labels`` are not ``(n,)`` integer classes.
     """
     who = "decision_surface"
     if points is not None:
@@ -252,8 +237,7 @@ def decision_surface(predict: Callable[[np.ndarray], Any], *, points: Any = None
                          f"({len(grid)}, 2) points, got shape {P.shape}")
     _probabilities(who, "predict's output", P)
     P = P.reshape(X.shape)
-    fig = _figure(scale=1.5)
-    ax = fig.add_subplot()
+    fig, [ax] = _panels(1, 1, 1.5)
     filled = ax.contourf(X, Y, P, levels=np.linspace(0.0, 1.0, 11), cmap=STYLE["surface_cmap"],
                          vmin=0.0, vmax=1.0, alpha=0.8)
     _colorbar(fig, filled, ax, "P(class 1)")
@@ -277,14 +261,11 @@ def decision_surface(predict: Callable[[np.ndarray], Any], *, points: Any = None
     return fig
 
 
-_NODE_KEYS = ({"id", "label", "pos"}, {"kind"})
-_EDGE_KEYS = ({"src", "dst"}, {"forward", "backward"})
 _NODE_RADIUS = 0.3
 
 
-def _keys(who: str, name: str, value: Mapping, keys: tuple[set[str], set[str]]) -> None:
+def _keys(who: str, name: str, value: Mapping, required: set[str], optional: set[str]) -> None:
     """A graph's node or edge has every required key and no unknown (misspelt) one."""
-    required, optional = keys
     if not required <= value.keys() <= required | optional:
         raise ArgumentError(f"{who}: {name} has the keys {sorted(map(str, value))}; expected "
                             f"{sorted(required)} and optionally {sorted(optional)}")
@@ -305,19 +286,18 @@ def computational_graph(nodes: Sequence[Mapping[str, Any]], edges: Sequence[Mapp
             ``"backward"``: a number (printed with ``:g``), a string, or None.
 
     Raises:
-        ArgumentError: a missing or unknown (misspelt) key, an unknown kind, an
-            edge to an unknown node.
+        ArgumentError: a missing or misspelt key, an unknown kind or node id.
     """
     who = "computational_graph"
     table = {}  # id -> (label, pos, kind)
     for i, node in enumerate(nodes):
-        _keys(who, f"nodes[{i}]", node, _NODE_KEYS)
+        _keys(who, f"nodes[{i}]", node, {"id", "label", "pos"}, {"kind"})
         kind = node.get("kind", "op")
         if kind not in ("op", "value"):
             raise ArgumentError(f"{who}: nodes[{i}] kind must be 'op' or 'value', got {kind!r}")
         table[node["id"]] = (str(node["label"]), np.asarray(node["pos"], dtype=np.float64), kind)
     for i, edge in enumerate(edges):
-        _keys(who, f"edges[{i}]", edge, _EDGE_KEYS)
+        _keys(who, f"edges[{i}]", edge, {"src", "dst"}, {"forward", "backward"})
         for end in ("src", "dst"):
             if edge[end] not in table:
                 raise ArgumentError(f"{who}: edges[{i}] {end} {edge[end]!r} is not a node id")
@@ -436,9 +416,6 @@ def confusion_matrix(matrix: Any, class_names: Sequence[str], *, normalize: bool
         class_names: ``k`` names, for both axes.
         normalize: colour each row by its fraction of that true class (rows
             with no samples stay 0); otherwise colour by count.
-
-    Raises:
-        ShapeError: ``matrix`` is not square, or ``class_names`` not of length ``k``.
     """
     who = "confusion_matrix"
     M = np.asarray(matrix, dtype=np.float64)
@@ -482,10 +459,6 @@ def samples_with_probabilities(images: Any, probs: Any, class_names: Sequence[st
         class_names: ``k`` names.
         true_labels: optional integer classes, shape ``(n,)``.
         top: how many classes each bar chart shows, ``1 <= top <= k``.
-
-    Raises:
-        ShapeError, ArgumentError: the arguments disagree in ``n`` or ``k``,
-            ``probs`` are not in ``[0, 1]``, labels are not classes, or ``top > k``.
     """
     who = "samples_with_probabilities"
     images, probs = np.asarray(images), np.asarray(probs, dtype=np.float64)
@@ -573,8 +546,7 @@ def optimizer_paths(f: Callable[[np.ndarray, np.ndarray], Any],
     if minimum is None:
         row, col = np.unravel_index(np.argmin(Z), Z.shape)
         minimum = (X[row, col], Y[row, col])
-    fig = _figure(scale=1.6)
-    ax = fig.add_subplot()
+    fig, [ax] = _panels(1, 1, 1.6)
     ax.contour(X, Y, Z, levels=levels, cmap=STYLE["contour_cmap"], linewidths=0.8)
     for i, (name, path) in enumerate(paths.items()):
         path = np.asarray(path, dtype=np.float64)

@@ -8,6 +8,7 @@ value used in many places gets the sum of the gradients from each use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,30 +45,6 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float | np.number) and not isinstance(v, bool)
 
 
-def _check_pair(name: str, params: Any, xy: Any) -> ArraySpec:
-    """Raise unless ``xy`` is a pair of broadcastable numbers or arrays; the output's spec."""
-    check_no_params(name, params)
-    if not (isinstance(xy, tuple | list) and len(xy) == 2):
-        raise ArrayTypeError(f"{name}: expected a pair (x, y) as input, got {describe(xy)}")
-    x, y = xy
-    for label, v in (("x", x), ("y", y)):
-        if not (_is_number(v) or is_array(v)):
-            raise ArrayTypeError(f"{name}: expected {label} to be a number or an array, "
-                                 f"got {describe(v)}")
-    try:
-        out_shape = np.broadcast_shapes(np.shape(x), np.shape(y))
-    except ValueError:
-        raise ShapeError(f"{name}: cannot broadcast x of shape {np.shape(x)} with y of "
-                         f"shape {np.shape(y)}") from None
-    return ArraySpec(out_shape, np.result_type(*(getattr(v, "dtype", v) for v in xy)))
-
-
-def _check_dout(name: str, dout: Any, shape: tuple[int, ...]) -> None:
-    if not (_is_number(dout) or is_array(dout)) or np.shape(dout) != tuple(shape):
-        raise ShapeError(f"{name}.backward: expected dout of shape {tuple(shape)} (the "
-                         f"forward output), got {describe(dout)}")
-
-
 def _unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``g`` over the axes that broadcasting added or stretched, back to ``shape``."""
     if np.shape(g) == tuple(shape):
@@ -82,7 +59,10 @@ def _unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     return g
 
 
-def _init_pair(name: str):
+def _node(name: str, forward: Callable, backward: Callable, kind: type,
+          out_shape: Callable[[Any], tuple[int, ...]]) -> Layer:
+    """A parameterless layer of two inputs; ``out_shape(cache)`` is its output's shape."""
+
     def init(key, in_shape):
         check_key(f"{name}.init", key)
         try:
@@ -92,7 +72,30 @@ def _init_pair(name: str):
             raise ShapeError(f"{name}.init: expected in_shape as a pair of broadcastable "
                              f"shapes (shape_x, shape_y), got {in_shape!r}") from None
 
-    return init
+    def check(params, xy):
+        check_no_params(name, params)
+        if not (isinstance(xy, tuple | list) and len(xy) == 2):
+            raise ArrayTypeError(f"{name}: expected a pair (x, y) as input, got {describe(xy)}")
+        x, y = xy
+        for label, v in (("x", x), ("y", y)):
+            if not (_is_number(v) or is_array(v)):
+                raise ArrayTypeError(f"{name}: expected {label} to be a number or an array, "
+                                     f"got {describe(v)}")
+        try:
+            shape = np.broadcast_shapes(np.shape(x), np.shape(y))
+        except ValueError:
+            raise ShapeError(f"{name}: cannot broadcast x of shape {np.shape(x)} with y of "
+                             f"shape {np.shape(y)}") from None
+        return ArraySpec(shape, np.result_type(*(getattr(v, "dtype", v) for v in xy)))
+
+    def check_dy(cache, dout):
+        check_cache(name, cache, kind)
+        shape = out_shape(cache)
+        if not (_is_number(dout) or is_array(dout)) or np.shape(dout) != tuple(shape):
+            raise ShapeError(f"{name}.backward: expected dout of shape {tuple(shape)} (the "
+                             f"forward output), got {describe(dout)}")
+
+    return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy)
 
 
 def mul() -> Layer:
@@ -105,7 +108,6 @@ def mul() -> Layer:
     >>> node.backward(cache, 1.1)
     ((2.2, 110.00000000000001), ())
     """
-    name = "mul"
 
     def forward(params, xy):
         x, y = xy
@@ -115,15 +117,10 @@ def mul() -> Layer:
         x, y = cache
         return (_unbroadcast(dout * y, np.shape(x)), _unbroadcast(dout * x, np.shape(y))), ()
 
-    def check(params, xy):
-        return _check_pair(name, params, xy)
+    def out_shape(cache):
+        return np.broadcast_shapes(np.shape(cache.x), np.shape(cache.y))
 
-    def check_dy(cache, dout):
-        check_cache(name, cache, MulCache)
-        _check_dout(name, dout, np.broadcast_shapes(np.shape(cache.x), np.shape(cache.y)))
-
-    return checked_layer(name, _init_pair(name), forward, backward, check=check,
-                         check_dy=check_dy)
+    return _node("mul", forward, backward, MulCache, out_shape)
 
 
 def add() -> Layer:
@@ -134,7 +131,6 @@ def add() -> Layer:
     >>> total, node.backward(cache, 1.1)
     (650.0, ((1.1, 1.1), ()))
     """
-    name = "add"
 
     def forward(params, xy):
         x, y = xy
@@ -143,12 +139,7 @@ def add() -> Layer:
     def backward(cache, dout):
         return (_unbroadcast(dout, cache.x_shape), _unbroadcast(dout, cache.y_shape)), ()
 
-    def check(params, xy):
-        return _check_pair(name, params, xy)
+    def out_shape(cache):
+        return np.broadcast_shapes(cache.x_shape, cache.y_shape)
 
-    def check_dy(cache, dout):
-        check_cache(name, cache, AddCache)
-        _check_dout(name, dout, np.broadcast_shapes(cache.x_shape, cache.y_shape))
-
-    return checked_layer(name, _init_pair(name), forward, backward, check=check,
-                         check_dy=check_dy)
+    return _node("add", forward, backward, AddCache, out_shape)

@@ -113,9 +113,6 @@ class Standardization(NamedTuple):
     std: np.ndarray
 
 
-# --------------------------------------------------------------------------- toy sets
-
-
 def sine_regression(*, dtype: Any = np.float64) -> SineRegression:
     """Note 000's regression set: sin(x) on ``arange(0, 2π, 0.1)``, inputs scaled to (x − π)/π.
 
@@ -157,18 +154,13 @@ def xor(*, dtype: Any = np.float64) -> Dataset:
     return Dataset(x, np.array([[0], [1], [1], [0]], dtype=dtype))
 
 
-# --------------------------------------------------------------------------- digits
-
-
 def digits(*, images: bool = False, dtype: Any = np.float64) -> Labelled:
     """scikit-learn's 8x8 handwritten digits (1797 samples, 10 classes), read from the package.
 
-    Args:
-        images: False for flat rows (1797, 64); True for NCHW images (1797, 1, 8, 8).
-
     Returns:
-        ``Labelled(x, y, class_names)``: pixels scaled to [0, 1] (value / 16), int64 labels
-        (1797,) in 0..9, and class names "0" .. "9".
+        ``Labelled(x, y, class_names)``: pixels scaled to [0, 1] (value / 16) as flat rows
+        (1797, 64), or NCHW images (1797, 1, 8, 8) when ``images``; int64 labels (1797,) in
+        0..9; class names "0" .. "9".
     """
     dtype = _float_dtype("digits", dtype)
     with (
@@ -180,9 +172,6 @@ def digits(*, images: bool = False, dtype: Any = np.float64) -> Labelled:
     return Labelled(x.reshape(-1, 1, 8, 8) if images else x, labels, DIGIT_CLASSES)
 
 
-# --------------------------------------------------------------------------- IDX files
-
-# The IDX type codes: uint8, int8, then big-endian int16, int32, float32 and float64.
 _IDX_TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
@@ -214,9 +203,8 @@ def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
         with (gzip.open(path, "rb") if compressed else open(path, "rb")) as file:
             start = file.read(4)
             if len(start) < 4:
-                empty = "" if start else " (empty file)"
                 raise DataError(f"{who}: expected a 4-byte IDX header, found {len(start)} bytes"
-                                + empty)
+                                + ("" if start else " (empty file)"))
             if start[:2] != b"\0\0":
                 raise DataError(f"{who}: expected an IDX file starting with two zero bytes, "
                                 f"found 0x{start[0]:02x} 0x{start[1]:02x} (not an IDX file?)")
@@ -251,9 +239,8 @@ def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
     return np.frombuffer(data, dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
-def _idx_split(
-    who: str, directory: Any, images: bool, dtype: Any, class_names: tuple[str, ...]
-) -> TrainTest:
+def _idx_split(who: str, directory: Any, images: bool, dtype: Any,
+               class_names: tuple[str, ...]) -> TrainTest:
     dtype = _float_dtype(who, dtype)
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
@@ -288,9 +275,8 @@ def _idx_split(
     return TrainTest(*parts, class_names)
 
 
-def mnist(
-    directory: str | os.PathLike[str], *, images: bool = False, dtype: Any = np.float64
-) -> TrainTest:
+def mnist(directory: str | os.PathLike[str], *, images: bool = False,
+          dtype: Any = np.float64) -> TrainTest:
     """MNIST read from the four IDX files (raw or ``.gz``) in ``directory``; nothing downloads.
 
     Args:
@@ -308,14 +294,10 @@ def mnist(
     return _idx_split("mnist", directory, images, dtype, DIGIT_CLASSES)
 
 
-def fashion_mnist(
-    directory: str | os.PathLike[str], *, images: bool = False, dtype: Any = np.float64
-) -> TrainTest:
+def fashion_mnist(directory: str | os.PathLike[str], *, images: bool = False,
+                  dtype: Any = np.float64) -> TrainTest:
     """Fashion-MNIST from ``directory``: as ``mnist``, with ``FASHION_MNIST_CLASSES`` names."""
     return _idx_split("fashion_mnist", directory, images, dtype, FASHION_MNIST_CLASSES)
-
-
-# --------------------------------------------------------------------------- helpers
 
 
 def one_hot(labels: Any, num_classes: int, dtype: Any = np.float64) -> np.ndarray:
@@ -355,9 +337,8 @@ def train_test_split(key: Any, x: Any, y: Any, test_fraction: float = 0.2) -> Sp
         if value.ndim < 1:
             raise ShapeError(f"{who}: expected {name} of shape (n, ...), got a scalar")
     if len(x) != len(y):
-        raise ShapeError(
-            f"{who}: x and y must hold the same number of samples, got {len(x)} and {len(y)}"
-        )
+        raise ShapeError(f"{who}: x and y must hold the same number of samples, "
+                         f"got {len(x)} and {len(y)}")
     number = isinstance(test_fraction, int | float | np.floating)
     if isinstance(test_fraction, bool) or not number or not 0.0 < float(test_fraction) < 1.0:
         raise ArgumentError(f"{who}: test_fraction must be a number in (0, 1), "
@@ -422,11 +403,8 @@ def standardizer(x: Any, *, per_feature: bool = True) -> Standardization:
 def standardize(x: Any, stats: Standardization) -> np.ndarray:
     """``(x - mean) / std`` with statistics from ``standardizer`` (often of the training part).
 
-    Args:
-        x: array (n, ...) whose trailing shape equals ``stats.mean.shape``.
-
-    Returns:
-        A new array of x's shape and float dtype (float64 for integer input).
+    ``x`` (n, ...) must have the trailing shape ``stats.mean.shape``; the result is a new
+    array of x's shape and float dtype (float64 for integer input).
 
     >>> x = np.array([[1.0, 5.0], [3.0, 5.0]])
     >>> standardize(x, standardizer(x))
@@ -435,9 +413,8 @@ def standardize(x: Any, stats: Standardization) -> np.ndarray:
     """
     x = _floating("standardize", x)
     if not isinstance(stats, Standardization):
-        raise ArrayTypeError(
-            f"standardize: expected stats from standardizer(x), got {describe(stats)}"
-        )
+        raise ArrayTypeError(f"standardize: expected stats from standardizer(x), "
+                             f"got {describe(stats)}")
     if x.shape[1:] != np.shape(stats.mean):
         features = "".join(f", {d}" for d in np.shape(stats.mean)) or ","
         raise ShapeError(f"standardize: expected x of shape (n{features}) to match the "

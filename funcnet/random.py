@@ -24,10 +24,8 @@ import numpy as np
 
 from funcnet.errors import ArgumentError, ArrayTypeError, describe, is_array, require_probability
 
-__all__ = [
-    "key", "split", "fold_in", "is_key", "normal", "uniform", "integers", "permutation",
-    "bernoulli",
-]
+__all__ = ["key", "split", "fold_in", "is_key", "normal", "uniform", "integers", "permutation",
+           "bernoulli"]
 
 Key = np.ndarray
 

@@ -64,7 +64,8 @@ __all__ = [
 FORMAT_VERSION = 2
 _FORMAT_NAME = "funcnet.io"
 _STRUCTURE = "__structure__"
-_CKPT_NAME = re.compile(r"ckpt-(\d{8,})\.npz")
+_CKPT_NAME = "ckpt-{:08d}.npz"
+_CKPT_PATTERN = re.compile(r"ckpt-(\d{8,})\.npz")
 _ARRAY_KINDS = "biufcmMSU"  # numeric, bool, datetime and string dtypes; never object
 _NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
                 (2, 0): np.lib.format.read_array_header_2_0}
@@ -239,10 +240,6 @@ def _text(node: Any) -> str:
     return describe(node)
 
 
-def _numbers(sequence: Any) -> bool:
-    return all(type(v) in (bool, int, float) for v in sequence)
-
-
 def _as_like(node: Any, like: Any, at: str) -> Any:
     """``node``, as loaded, rebuilt in ``like``'s containers (the rules of ``load_tree``);
     the first difference raises ``_Mismatch`` naming its path."""
@@ -260,7 +257,7 @@ def _as_like(node: Any, like: Any, at: str) -> Any:
     if isinstance(like, tuple | list):
         if _is_named(node) or not isinstance(node, list if isinstance(like, list) else tuple):
             raise _Mismatch(f"{at} is {_text(node)} in the file, expected {_text(like)}")
-        if not like or (_numbers(like) and _numbers(node)):
+        if not like or all(type(v) in (bool, int, float) for v in (*like, *node)):
             return type(like)(node)
         if len(node) != len(like):
             raise _Mismatch(f"{at} is {_text(node)} in the file, expected {_text(like)}")
@@ -315,10 +312,6 @@ def load_params(path: str | os.PathLike, like: Any = None) -> Any:
     return _load("load_params", "params", path, like)
 
 
-def _checkpoint_name(epoch: int) -> str:
-    return f"ckpt-{epoch:08d}.npz"
-
-
 def save_checkpoint(
     directory: str | os.PathLike, state: Any, epoch: int, *, keep: int | None = None
 ) -> str:
@@ -341,7 +334,7 @@ def save_checkpoint(
         os.makedirs(directory, exist_ok=True)
     except OSError as exc:
         raise CheckpointError(f"{who}: cannot create the directory {directory}: {exc}") from exc
-    path = os.path.join(directory, _checkpoint_name(int(epoch)))
+    path = os.path.join(directory, _CKPT_NAME.format(int(epoch)))
     _save(who, "state", path, state)
     if keep is not None:
         older = [p for _, p in list_checkpoints(directory) if p != path]
@@ -372,9 +365,9 @@ def list_checkpoints(directory: str | os.PathLike) -> list[tuple[int, str]]:
         return []
     except OSError as exc:
         raise CheckpointError(f"list_checkpoints: cannot list {directory}: {exc}") from exc
-    epochs = [int(m[1]) for m in map(_CKPT_NAME.fullmatch, names) if m]
-    return sorted((epoch, os.path.join(directory, _checkpoint_name(epoch)))
-                  for epoch in epochs if _checkpoint_name(epoch) in names)
+    epochs = [int(m[1]) for m in map(_CKPT_PATTERN.fullmatch, names) if m]
+    return sorted((epoch, os.path.join(directory, _CKPT_NAME.format(epoch)))
+                  for epoch in epochs if _CKPT_NAME.format(epoch) in names)
 
 
 def load_latest_checkpoint(
@@ -391,11 +384,8 @@ def load_latest_checkpoint(
         listed), or the newest readable one differs from ``like``.
     """
     who = "load_latest_checkpoint"
-    checkpoints = list_checkpoints(directory)
-    if not checkpoints:
-        return None
     failures = []
-    for epoch, path in reversed(checkpoints):
+    for epoch, path in reversed(list_checkpoints(directory)):
         try:
             node = _read(path)
         except _Unreadable as exc:
@@ -409,5 +399,7 @@ def load_latest_checkpoint(
             warnings.warn(CheckpointWarning(f"{who}: skipped {failure}; loaded {path} instead"),
                           stacklevel=2)
         return state, epoch, path
-    raise CheckpointError(f"{who}: no checkpoint in {os.fspath(directory)} can be read: "
-                          + "; ".join(failures))
+    if failures:
+        raise CheckpointError(f"{who}: no checkpoint in {os.fspath(directory)} can be read: "
+                              + "; ".join(failures))
+    return None

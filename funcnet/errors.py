@@ -1,12 +1,8 @@
 """The errors funcnet raises, and the one place their messages are worded.
 
-Every message names who complained (a layer such as ``dense(3)``, a loss, or
-an argument such as ``fit(batch_size)``), then what was expected, then what
-came. The checks are made at the boundary of a public call, once, so a user
-never meets a bare numpy broadcasting error from deep inside a backward pass.
-
-Each error class also derives from the builtin a caller would naturally catch
-(``ValueError``, ``TypeError``, ``FloatingPointError``).
+Every message names who complained (a layer such as ``dense(3)``, a loss, or an argument
+such as ``fit(batch_size)``), then what was expected, then what came. Each error class also
+derives from the builtin a caller would naturally catch (``ValueError``, ``TypeError``...).
 """
 
 from __future__ import annotations
@@ -17,16 +13,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "FuncnetError",
-    "ShapeError",
-    "StructureError",
-    "ArgumentError",
-    "ArrayTypeError",
-    "NonFiniteError",
-    "CheckpointError",
-    "DataError",
-    "GradientCheckError",
-    "describe",
+    "FuncnetError", "ShapeError", "StructureError", "ArgumentError", "ArrayTypeError",
+    "NonFiniteError", "CheckpointError", "DataError", "GradientCheckError", "describe",
 ]
 
 
@@ -51,11 +39,8 @@ class ArrayTypeError(FuncnetError, TypeError):
 
 
 class NonFiniteError(FuncnetError, FloatingPointError):
-    """Training met a NaN or an infinity.
-
-    Raised by training, ``state`` is the last finite ``TrainState`` of the run
-    (the start of the epoch that failed), from which one can save or go on.
-    """
+    """Training met a NaN or an infinity; ``state`` is the run's last finite ``TrainState``
+    (the start of the epoch that failed), from which one can save or go on."""
 
     state: Any = None
 
@@ -72,8 +57,8 @@ class GradientCheckError(FuncnetError, AssertionError):
     """A hand-written gradient disagrees with its reference."""
 
 
-#: The rule array code breaks when jax cannot trace it, said in one place for the jax
-#: referee (``check``) and the jit path: how forward and backward must do their math.
+#: How forward and backward must do their math so that jax can trace them, said once for
+#: the jax referee (``check``) and the jit path.
 ARRAY_MATH_RULE = (
     "expected array math through the input's own namespace, xp = x.__array_namespace__() "
     "(numpy >= 2 and jax arrays; funcnet.xp(x) gives the same), then xp.logaddexp(0.0, x), "
@@ -101,13 +86,11 @@ def describe(value: Any) -> str:
     dtype = getattr(value, "dtype", None)
     if shape is not None and dtype is not None and hasattr(value, "__array_namespace__"):
         return f"an array of shape {tuple(shape)} and dtype {dtype}"
-    if isinstance(value, bool | int | float | complex | str):
-        name = type(value).__name__
-        return f"{'an' if name[0] in 'aeiou' else 'a'} {name} ({value!r})"
-    if value is None:
-        return "None"
     name = type(value).__name__
-    return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
+    article = "an" if name[0].lower() in "aeiou" else "a"
+    if isinstance(value, bool | int | float | complex | str):
+        return f"{article} {name} ({value!r})"
+    return "None" if value is None else f"{article} {name}"
 
 
 def is_array(value: Any) -> bool:
@@ -143,11 +126,9 @@ def require_choice(who: str, name: str, value: Any, choices: Iterable[str]) -> N
 
 def require_probability(who: str, name: str, value: Any, *, open_right: bool = False) -> float:
     """Return ``value`` as a float in [0, 1] (or [0, 1)), else raise ``ArgumentError``."""
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    if ok:
+    if isinstance(value, int | float | np.floating) and not isinstance(value, bool):
         value = float(value)
-        ok = 0.0 <= value < 1.0 if open_right else 0.0 <= value <= 1.0
-    if not ok:
-        interval = "[0, 1)" if open_right else "[0, 1]"
-        raise ArgumentError(f"{who}: {name} must be a number in {interval}, got {value!r}")
-    return value
+        if 0.0 <= value < 1.0 or (value == 1.0 and not open_right):
+            return value
+    interval = "[0, 1)" if open_right else "[0, 1]"
+    raise ArgumentError(f"{who}: {name} must be a number in {interval}, got {value!r}")

@@ -23,15 +23,7 @@ from funcnet.layers._base import (
     spec_of,
 )
 
-__all__ = [
-    "relu",
-    "leaky_relu",
-    "sigmoid",
-    "tanh",
-    "identity",
-    "softmax",
-    "ActivationCache",
-]
+__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "identity", "softmax", "ActivationCache"]
 
 
 class ActivationCache(NamedTuple):
@@ -117,8 +109,7 @@ def leaky_relu(slope: float = 0.01) -> Layer:
 def sigmoid() -> Layer:
     """``y = 1 / (1 + exp(-x))``; backward ``dx = dy * y * (1 - y)``. Cache: ``y``.
 
-    Stable for any input: ``sigmoid`` of -1000 is about 1e-277 (the exponent is clipped),
-    without an overflow.
+    Stable for any input: the exponent is clipped, so ``x = -1000`` gives about 1e-277.
     """
 
     def apply(x, xp):

@@ -14,6 +14,7 @@ from funcnet.layers._base import (
     located,
     math_of,
 )
+from funcnet.random import key as make_key
 from funcnet.random import split
 
 __all__ = ["serial", "SerialCache"]
@@ -37,10 +38,9 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
     the composition takes them too: it splits the key between the layers that
     take one, passes ``train`` on, and carries a tuple of per-layer states.
 
-    Its forward checks the input once, against every layer's params, before any
-    math runs, and then runs the layers' kernels unchecked. A layer without a
-    kernel (plain functions) cannot say its output shape ahead of time: from it
-    on, each layer checks itself as it runs.
+    Its forward checks the input against every layer's params before any math
+    runs. A layer without a kernel cannot say its output shape ahead of time:
+    from it on, each layer checks itself as it runs.
 
     >>> import numpy as np
     >>> from funcnet.layers import dense, relu
@@ -87,7 +87,7 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
         wants = layers[i].takes
         args = {}
         if "key" in wants:
-            args["key"] = keys[i]
+            args["key"] = keys.get(i)
         if "train" in wants:
             args["train"] = extras.get("train")
         if "state" in wants:
@@ -96,15 +96,13 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
 
     def forward(params, x, **extras):
         caches, states = [], [()] * n
+        key = extras.get("key")
         keys = {}
-        if keyed:
-            key = extras.get("key")
-            keys = dict(zip(keyed, split(key, len(keyed)) if key is not None
-                            else [None] * len(keyed), strict=True))
+        if keyed and key is not None:
+            keys = dict(zip(keyed, split(key, len(keyed)), strict=True))
         for i in range(n):
-            args = layer_extras(i, extras, keys) if takes else {}
             try:
-                x, cache = forwards[i](params[i], x, **args)
+                x, cache = forwards[i](params[i], x, **layer_extras(i, extras, keys))
             except FuncnetError as e:  # only a layer checked as it runs raises these
                 raise located(e, where[i]) from e
             caches.append(cache)
@@ -115,19 +113,15 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
     def backward(cache, dy, need_dx=True):
         grads = [()] * n
         for i in range(n - 1, -1, -1):
-            if i == 0 and not need_dx and skip_first:
-                dy, grads[i] = backwards[i](cache.caches[i], dy, need_dx=False)
-            else:
-                dy, grads[i] = backwards[i](cache.caches[i], dy)
+            options = {"need_dx": False} if i == 0 and not need_dx and skip_first else {}
+            dy, grads[i] = backwards[i](cache.caches[i], dy, **options)
         return (dy if need_dx else None), tuple(grads)
 
     def check(params, x, **extras):
         if not (isinstance(params, tuple) and len(params) == n):
-            raise StructureError(
-                f"{name}: expected params as a tuple of {n} entries (one per layer), "
-                f"got {describe(params)}"
-                + (f" of length {len(params)}" if isinstance(params, tuple | list) else "")
-            )
+            length = f" of length {len(params)}" if isinstance(params, tuple | list) else ""
+            raise StructureError(f"{name}: expected params as a tuple of {n} entries (one per "
+                                 f"layer), got {describe(params)}{length}")
         if "state" in takes:
             state = extras.get("state")
             if not (isinstance(state, tuple) and len(state) == n):
@@ -161,8 +155,6 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
                 raise located(e, where[-1]) from e
 
     def initial_state(in_shape):
-        from funcnet.random import key as make_key
-
         states, shape = [], in_shape
         for layer in layers:
             states.append(init_state(layer, shape))

@@ -28,11 +28,9 @@ _TMP_NAME = re.compile(r"\.tmp-.+-(\d+)-[0-9a-f]{12}")
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     """Write ``path`` by calling ``write`` on a temporary file, then renaming it over ``path``.
 
-    The temporary file sits in ``path``'s directory (a rename is atomic only
-    within one file system), gets the mode a plain ``open`` would give or that
-    of the file it replaces, and is removed if anything fails, the error
-    propagating unchanged. The directory is synced after the rename, so the
-    rename survives a power cut.
+    The temporary file sits beside ``path`` (a rename is atomic only within one
+    file system), gets the mode of a plain ``open`` or of the file it replaces,
+    and is removed if anything fails, the error propagating unchanged.
 
     Raises:
       OSError: the file cannot be written (e.g. a missing directory, a full disk).
@@ -51,7 +49,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    with contextlib.suppress(OSError):  # not every system can open a directory
+    with contextlib.suppress(OSError):  # sync the rename itself, where a directory opens
         fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(fd)

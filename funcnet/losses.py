@@ -25,6 +25,7 @@ float32 predictions give a float32 loss and gradient.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -42,32 +43,16 @@ from funcnet.errors import (
 )
 
 __all__ = [
-    "Loss",
-    "math_of",
-    "LossKernel",
-    "sum_of_squares",
-    "mse",
-    "cross_entropy",
-    "binary_cross_entropy",
-    "softmax_cross_entropy",
-    "sigmoid_binary_cross_entropy",
-    "CONSTRUCTORS",
-    "LOG_GUARD",
+    "Loss", "math_of", "LossKernel", "sum_of_squares", "mse", "cross_entropy",
+    "binary_cross_entropy", "softmax_cross_entropy", "sigmoid_binary_cross_entropy",
+    "CONSTRUCTORS", "LOG_GUARD",
 ]
 
 
 class LossKernel(NamedTuple):
-    """A loss's math and its checks, written apart.
-
-    ``forward(pred, target) -> (value, cache)`` and ``backward(cache) -> dpred``
-    compute and check nothing. ``check(pred, target)`` raises a clear error
-    naming the loss when the math cannot take its inputs; it reads only the
-    shape and dtype of ``pred`` (an array, or anything with ``shape`` and
-    ``dtype``, such as a layer's ``ArraySpec``) and the values of ``target``
-    (label ranges). ``entries`` are the checked ``(forward, backward)`` built
-    from this kernel: a loss whose function is no longer that entry
-    (``loss._replace(forward=...)``) runs what replaced it, not the kernel.
-    """
+    """A loss's math (``forward``, ``backward``: no checks) and its ``check(pred, target)``,
+    which reads only pred's ``shape`` and ``dtype`` (a layer's ``ArraySpec`` will do) and
+    target's values. ``entries``: the checked ``(forward, backward)`` built from it."""
 
     forward: Callable[[Any, Any], tuple[Any, Any]]
     backward: Callable[[Any], Any]
@@ -78,20 +63,14 @@ class LossKernel(NamedTuple):
 class Loss(NamedTuple):
     """A loss: ``forward(pred, target) -> (value, cache)``, ``backward(cache) -> dpred``.
 
-    ``Loss(forward, backward)`` from two plain functions is a loss; the other
-    fields, with their defaults, tell callers what kind of loss it is:
+    ``Loss(forward, backward)`` from two plain functions is a loss; the other fields:
 
     - ``name``: what errors and reports call it (``"mse"``).
-    - ``on_logits``: ``"softmax"`` or ``"sigmoid"`` when the loss applies that
-      activation to the network's output itself (the fused losses), so
-      ``train.predict`` passes the output through it to give probabilities;
-      ``None`` when the loss takes the output as it is.
-    - ``classification``: True for a cross-entropy; ``train.evaluate`` then
-      reports accuracy as well as the loss.
-    - ``kernel``: the unchecked math and the checks, apart (a ``LossKernel``),
-      for a loss whose ``forward`` checks its inputs and whose ``backward``
-      checks its cache before they compute; ``fit`` checks once and then runs
-      the kernel. ``None`` for a loss whose functions are already the bare math.
+    - ``on_logits``: ``"softmax"`` or ``"sigmoid"`` for a fused loss that applies that
+      activation itself, so ``train.predict`` applies it to give probabilities.
+    - ``classification``: True for a cross-entropy; ``train.evaluate`` reports accuracy.
+    - ``kernel``: the math and the checks apart (a ``LossKernel``), for a loss whose
+      functions check before they compute; ``fit`` checks once, then runs the kernel.
     """
 
     forward: Callable[[Any, Any], tuple[Any, Any]]
@@ -103,8 +82,8 @@ class Loss(NamedTuple):
 
 
 def math_of(loss: Loss) -> tuple[Callable, Callable]:
-    """The unchecked ``(forward, backward)`` of a loss: its kernel's while its own functions
-    are the checked entries built from that kernel, else its own (as ``layers.math_of``)."""
+    """The unchecked ``(forward, backward)`` of a loss: its kernel's while its functions are
+    the kernel's entries, else its own (a replaced function runs itself, not the kernel)."""
     public, kernel = (loss.forward, loss.backward), loss.kernel
     if kernel is None:
         return public
@@ -113,14 +92,12 @@ def math_of(loss: Loss) -> tuple[Callable, Callable]:
 
 class DiffCache(NamedTuple):
     """``pred - target`` and the batch size."""
-
     diff: Any
     batch: int
 
 
 class ProbCache(NamedTuple):
     """Predicted probabilities, the (one-hot) target, and the batch size."""
-
     pred: Any
     target: Any
     batch: int
@@ -128,7 +105,6 @@ class ProbCache(NamedTuple):
 
 class LogitCache(NamedTuple):
     """The probabilities computed from the logits, the target, and the batch size."""
-
     probs: Any
     target: Any
     batch: int
@@ -158,14 +134,9 @@ def _checked_loss(name: str, forward: Callable, backward: Callable, check: Calla
 # --- checks (they read pred's shape and dtype, and target's values) ----------------------
 
 
-def _has_shape(value: Any) -> bool:
-    """An array, or a description of one (anything with ``shape`` and ``dtype``)."""
-    return (hasattr(value, "shape") and hasattr(value, "dtype")
-            and not isinstance(value, np.generic))
-
-
 def _check_pred(name: str, pred: Any) -> None:
-    if not _has_shape(pred):
+    if not (hasattr(pred, "shape") and hasattr(pred, "dtype")
+            and not isinstance(pred, np.generic)):
         raise ArrayTypeError(f"{name}: expected pred to be an array of shape (batch, ...), "
                              f"got {describe(pred)}")
     if len(pred.shape) < 1 or pred.shape[0] == 0:
@@ -176,7 +147,6 @@ def _check_pred(name: str, pred: Any) -> None:
 
 
 def _check_same_shape(name: str, pred: Any, target: Any) -> None:
-    """The target must have pred's shape (it is cast to pred's dtype)."""
     _check_pred(name, pred)
     if not is_array(target):
         raise ArrayTypeError(f"{name}: expected target to be an array of shape "
@@ -196,19 +166,9 @@ def _check_unit_interval(name: str, what: str, a: Any, hint: str = "") -> None:
                             f"outside, e.g. {outside.flat[0]}{hint}")
 
 
-def _check_rows(name: str, target: Any) -> None:
-    """Target rows must be probability distributions: one-hot, or non-negative summing to 1."""
-    if isinstance(target, np.ndarray) and target.size:
-        sums = target.sum(axis=1)
-        bad = (target < 0).any(axis=1) | ~(np.abs(sums - 1) <= 1e-4)
-        if bad.any():
-            row = int(np.argmax(bad))
-            raise ArgumentError(f"{name}: target rows must be one-hot or probabilities summing "
-                                f"to 1; row {row} is {target[row].tolist()} (sum {sums[row]})")
-
-
 def _check_class_target(name: str, pred: Any, target: Any) -> None:
-    """Integer labels (batch,) in [0, classes), or one-hot/probability rows of pred's shape."""
+    """Integer labels (batch,) in [0, classes), or rows of pred's shape that are one-hot or
+    non-negative and sum to 1."""
     _check_pred(name, pred)
     if len(pred.shape) != 2:
         raise ShapeError(f"{name}: expected pred of shape (batch, classes), "
@@ -223,12 +183,18 @@ def _check_class_target(name: str, pred: Any, target: Any) -> None:
                              f"{tuple(pred.shape)}")
     if not _is_labels(target):
         _check_same_shape(name, pred, target)
-        _check_rows(name, target)
-        return
-    if target.shape[0] != batch:
+        if isinstance(target, np.ndarray) and target.size:
+            sums = target.sum(axis=1)
+            bad = (target < 0).any(axis=1) | ~(np.abs(sums - 1) <= 1e-4)
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise ArgumentError(f"{name}: target rows must be one-hot or probabilities "
+                                    f"summing to 1; row {row} is {target[row].tolist()} "
+                                    f"(sum {sums[row]})")
+    elif target.shape[0] != batch:
         raise ShapeError(f"{name}: got {target.shape[0]} labels for a batch of {batch}")
-    if isinstance(target, np.ndarray) and target.size and (target.min() < 0
-                                                           or target.max() >= classes):
+    elif isinstance(target, np.ndarray) and target.size and (target.min() < 0
+                                                             or target.max() >= classes):
         raise ShapeError(f"{name}: labels must lie in [0, {classes}), got values from "
                          f"{target.min()} to {target.max()}")
 
@@ -252,6 +218,12 @@ def _one_hot(target: Any, pred: Any, xp: Any) -> Any:
     return _as_pred_dtype(target, pred)
 
 
+def _logit_backward(cache: LogitCache) -> Any:
+    """Both fused losses' gradient, ``(probs - t) / batch``."""
+    probs, t, batch = cache
+    return (probs - t) / batch
+
+
 def sum_of_squares() -> Loss:
     """``0.5 * sum((pred - target)**2)`` over every element (SUM); ``dpred = pred - target``.
 
@@ -266,10 +238,7 @@ def sum_of_squares() -> Loss:
     def backward(cache):
         return cache.diff
 
-    def check(pred, target):
-        _check_same_shape(name, pred, target)
-
-    return _checked_loss(name, forward, backward, check, DiffCache)
+    return _checked_loss(name, forward, backward, partial(_check_same_shape, name), DiffCache)
 
 
 def mse() -> Loss:
@@ -286,10 +255,7 @@ def mse() -> Loss:
     def backward(cache):
         return cache.diff * (2 / cache.batch)
 
-    def check(pred, target):
-        _check_same_shape(name, pred, target)
-
-    return _checked_loss(name, forward, backward, check, DiffCache)
+    return _checked_loss(name, forward, backward, partial(_check_same_shape, name), DiffCache)
 
 
 def cross_entropy() -> Loss:
@@ -323,8 +289,8 @@ def binary_cross_entropy() -> Loss:
 
     ``value = -sum(t log p + (1 - t) log(1 - p)) / batch`` with ``p`` clipped
     into ``[1e-7, 1 - 1e-7]`` so that a saturated prediction gives a large
-    finite loss instead of ``inf`` (inside that range nothing changes);
-    ``dpred = (p - t) / (p (1 - p)) / batch`` there and 0 where clipped.
+    finite loss instead of ``inf``; ``dpred = (p - t) / (p (1 - p)) / batch``
+    inside the clip and 0 where it bit.
     """
     name = "binary_cross_entropy"
 
@@ -338,9 +304,8 @@ def binary_cross_entropy() -> Loss:
 
     def backward(cache):
         p, t, batch = cache
-        xp = namespace(p)
-        inside = (p > LOG_GUARD) & (p < 1 - LOG_GUARD)  # where the clip did not bite
-        return xp.where(inside, (p - t) / (p * (1 - p)), 0) / batch
+        inside = (p > LOG_GUARD) & (p < 1 - LOG_GUARD)
+        return namespace(p).where(inside, (p - t) / (p * (1 - p)), 0) / batch
 
     def check(pred, target):
         _check_same_shape(name, pred, target)
@@ -371,18 +336,14 @@ def softmax_cross_entropy() -> Loss:
         batch = pred.shape[0]
         return -(t * log_probs).sum() / batch, LogitCache(e / total, t, batch)
 
-    def backward(cache):
-        probs, t, batch = cache
-        return (probs - t) / batch
-
     def check(pred, target):
         _check_class_target(name, pred, target)
         if isinstance(pred, np.ndarray) and not np.isfinite(pred).all():
             raise NonFiniteError(f"{name}: pred (logits) holds NaN or inf at row "
                                  f"{int(np.argwhere(~np.isfinite(pred))[0][0])}")
 
-    return _checked_loss(name, forward, backward, check, LogitCache, on_logits="softmax",
-                         classification=True)
+    return _checked_loss(name, forward, _logit_backward, check, LogitCache,
+                         on_logits="softmax", classification=True)
 
 
 def sigmoid_binary_cross_entropy() -> Loss:
@@ -406,16 +367,12 @@ def sigmoid_binary_cross_entropy() -> Loss:
         batch = pred.shape[0]
         return per_element.sum() / batch, LogitCache(sigmoid_fn(pred, xp), t, batch)
 
-    def backward(cache):
-        probs, t, batch = cache
-        return (probs - t) / batch
-
     def check(pred, target):
         _check_same_shape(name, pred, target)
         _check_unit_interval(name, "target", target)
 
-    return _checked_loss(name, forward, backward, check, LogitCache, on_logits="sigmoid",
-                         classification=True)
+    return _checked_loss(name, forward, _logit_backward, check, LogitCache,
+                         on_logits="sigmoid", classification=True)
 
 
 #: Every public loss constructor, by name. The test registry must cover each one.

@@ -54,14 +54,10 @@ __all__ = [
 ]
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)
-MNIST_FILES = (
-    "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
-)
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 class SineRegression(NamedTuple):
@@ -163,10 +159,8 @@ def digits(*, images: bool = False, dtype: Any = np.float64) -> Labelled:
         0..9; class names "0" .. "9".
     """
     dtype = _float_dtype("digits", dtype)
-    with (
-        resources.files("funcnet").joinpath("_data", "digits.npz").open("rb") as f,
-        np.load(f, allow_pickle=False) as npz,
-    ):
+    with resources.files("funcnet").joinpath("_data", "digits.npz").open("rb") as f:
+        npz = np.load(f, allow_pickle=False)
         x = npz["pixels"].astype(dtype) / dtype.type(16)
         labels = npz["labels"].astype(np.int64)
     return Labelled(x.reshape(-1, 1, 8, 8) if images else x, labels, DIGIT_CLASSES)
@@ -179,12 +173,11 @@ _IDX_TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(
 def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an IDX file (the MNIST format), raw or gzip-compressed, into a numpy array.
 
-    The header is two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16,
-    0x0C int32, 0x0D float32, 0x0E float64), the number of dimensions, then each
-    dimension as a big-endian uint32. The data (big-endian) must fill the dimensions
-    exactly. Gzip is recognised by its magic bytes, whatever the file is called. At
-    most one byte past the data the header claims is read, in bounded reads, so a
-    longer file (or a gzip bomb) is refused without reading or decompressing the rest.
+    The header is two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+    0x0D float32, 0x0E float64), the number of dimensions, then each dimension as a big-endian
+    uint32. The data (big-endian) must fill the dimensions exactly. Gzip is recognised by its
+    magic bytes, whatever the file is called. At most one byte past the claimed data is read,
+    in bounded reads, so a longer file (or a gzip bomb) is refused without reading the rest.
 
     Returns:
         A new native-endian array of the header's shape and type.
@@ -277,16 +270,13 @@ def _idx_split(who: str, directory: Any, images: bool, dtype: Any,
 
 def mnist(directory: str | os.PathLike[str], *, images: bool = False,
           dtype: Any = np.float64) -> TrainTest:
-    """MNIST read from the four IDX files (raw or ``.gz``) in ``directory``; nothing downloads.
-
-    Args:
-        directory: holds the four ``MNIST_FILES``, each raw or ending in .gz (the raw file
-            is used when both exist).
-        images: False for flat rows (n, 784); True for NCHW images (n, 1, 28, 28).
+    """MNIST read from the four ``MNIST_FILES`` in ``directory``, each raw or ending in .gz
+    (the raw file wins when both exist); nothing downloads.
 
     Returns:
-        ``TrainTest(x_train, y_train, x_test, y_test, class_names)``: pixels scaled to
-        [0, 1] (value / 255), int64 labels (n,), class names "0" .. "9".
+        ``TrainTest(x_train, y_train, x_test, y_test, class_names)``: pixels scaled to [0, 1]
+        (value / 255) as flat rows (n, 784), or NCHW images (n, 1, 28, 28) when ``images``;
+        int64 labels (n,); class names "0" .. "9".
 
     Raises:
         DataError: a file is missing or malformed, or images and labels disagree.
@@ -320,15 +310,11 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = np.float64) -> np.ndarra
 
 
 def train_test_split(key: Any, x: Any, y: Any, test_fraction: float = 0.2) -> Split:
-    """Shuffle samples with ``key`` and split them into a training and a test part.
+    """Shuffle the samples of ``x`` (n, ...) and ``y`` (n, ...) with ``key`` and split them.
 
-    The test part holds ``ceil(test_fraction * n)`` samples; every sample lands in
-    exactly one part, and the same key always gives the same split.
-
-    Args:
-        x: inputs (n, ...).
-        y: targets or labels (n, ...).
-        test_fraction: a number strictly between 0 and 1 that leaves neither part empty.
+    The test part holds ``ceil(test_fraction * n)`` samples, ``test_fraction`` in (0, 1)
+    leaving neither part empty; every sample lands in exactly one part, and the same key
+    always gives the same split.
     """
     who = "train_test_split"
     _require_key(who, key)

@@ -82,35 +82,14 @@ def out_hw(in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
     return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
 
-def _pad_hw(x: Any, padding: Pair, xp: Any) -> Any:
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
-    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-
-
 def windows(x: Any, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair) -> Any:
     """Every kernel window of ``x`` (N, C, H, W): an array (N, C, kh * kw, OH, OW)."""
     xp = namespace(x)
-    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
-    x = _pad_hw(x, padding, xp)
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel, stride, padding, out_hw
+    x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     slices = [x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
               for i in range(kh) for j in range(kw)]
     return xp.stack(slices, axis=2)
-
-
-def _dilate(g: Any, step_h: int, step_w: int, xp: Any) -> Any:
-    """Put ``step - 1`` zeros between neighbours along the last two axes of ``g``."""
-    lead = tuple(g.shape[:-2])
-    rows, cols = g.shape[-2:]
-    if step_h > 1:
-        g = xp.pad(g[..., :, None, :], [(0, 0)] * len(lead) + [(0, 0), (0, step_h - 1), (0, 0)])
-        g = xp.reshape(g, (*lead, rows * step_h, cols))[..., :(rows - 1) * step_h + 1, :]
-    if step_w > 1:
-        rows = g.shape[-2]
-        g = xp.pad(g[..., None], [(0, 0)] * len(lead) + [(0, 0), (0, 0), (0, step_w - 1)])
-        g = xp.reshape(g, (*lead, rows, cols * step_w))[..., :(cols - 1) * step_w + 1]
-    return g
 
 
 def fold(dwin: Any, in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair) -> Any:
@@ -118,8 +97,11 @@ def fold(dwin: Any, in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair) -> A
     xp = namespace(dwin)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     height, width = in_hw[0] + 2 * ph, in_hw[1] + 2 * pw
-    spread = _dilate(dwin, sh, sw, xp)  # (N, C, K, span_h, span_w)
-    span_h, span_w = spread.shape[-2:]
+    n, c, k, oh, ow = dwin.shape
+    # stride - 1 zeros between neighbours: each offset's gradient, spread as its windows lie
+    spread = xp.pad(dwin[..., None, :, None], [(0, 0)] * 4 + [(0, sh - 1), (0, 0), (0, sw - 1)])
+    span_h, span_w = (oh - 1) * sh + 1, (ow - 1) * sw + 1
+    spread = xp.reshape(spread, (n, c, k, oh * sh, ow * sw))[..., :span_h, :span_w]
     parts = []
     for i in range(kh):
         for j in range(kw):

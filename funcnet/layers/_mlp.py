@@ -17,14 +17,7 @@ from funcnet.layers._dense import dense
 __all__ = ["mlp", "ACTIVATIONS", "activation_layer"]
 
 #: Activation names accepted by ``mlp`` and ``activation_layer``.
-ACTIVATIONS = {
-    "relu": relu,
-    "leaky_relu": leaky_relu,
-    "sigmoid": sigmoid,
-    "tanh": tanh,
-    "identity": identity,
-    "softmax": softmax,
-}
+ACTIVATIONS = {act.__name__: act for act in (relu, leaky_relu, sigmoid, tanh, identity, softmax)}
 
 
 def activation_layer(name: str | Layer, *, who: str = "activation_layer") -> Layer:

@@ -53,18 +53,17 @@ def conv2d(
 ) -> Layer:
     """A 2-D convolution (cross-correlation, as in every deep-learning library) on NCHW input.
 
-    ``in_shape`` is (C, H, W) and ``out_shape`` is (out_channels, OH, OW) with
-    ``OH = (H + 2 padding - kh) / stride + 1`` (likewise OW), which must be a
-    whole number. Params ``{"W": (C, kh, kw, out_channels), "b": (out_channels,)}``:
-    the output channels come LAST, so ``init.fan_in(W.shape) = C * kh * kw``, the
-    inputs feeding one output, and He/Xavier scale correctly (the textbook
-    orders W as (out, C, kh, kw) instead).
+    ``in_shape`` (C, H, W) gives ``out_shape`` (out_channels, OH, OW) with
+    ``OH = (H + 2 padding - kh) / stride + 1`` (likewise OW), a whole number.
+    Params ``{"W": (C, kh, kw, out_channels), "b": (out_channels,)}``: the output
+    channels come LAST, so ``init.fan_in(W.shape) = C * kh * kw`` and He/Xavier
+    scale correctly (the textbook orders W as (out, C, kh, kw)).
 
-    Forward: zero-pad x, gather its windows into ``cols`` (N * OH * OW, C * kh * kw)
-    (im2col) and compute ``cols @ W.reshape(C * kh * kw, out) + b``.
+    Forward: gather the windows of the zero-padded x into ``cols`` (N * OH * OW,
+    C * kh * kw) (im2col), then ``y = cols @ W.reshape(C * kh * kw, out) + b``.
     Backward: ``dW = cols.T @ dy``, ``db = sum(dy)`` over batch and pixels, and
     ``dx`` = col2im of ``dy @ W.T`` (each patch gradient added back where it came
-    from). ``backward(cache, dy, need_dx=False)`` skips ``dx``.
+    from).
 
     Args:
       out_channels: number of output channels.

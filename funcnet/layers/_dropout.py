@@ -38,16 +38,12 @@ def dropout(drop_prob: float) -> Layer:
     ``E[y] = x`` and evaluation needs no rescaling. The mask is drawn with
     ``funcnet.random.bernoulli`` from ``key``; one key gives one mask.
 
-    Forward: ``forward(params, x, *, key=None, train=None)`` with ``params == ()``
-    and ``x`` of shape (batch, ...). ``train`` is required; ``train=True``
-    needs a key. Backward: ``dx = dy * mask / (1 - drop_prob)`` (``dy`` in eval).
-    Cache: the mask, the scale and the shape.
+    ``forward(params, x, *, key=None, train=None)`` with ``params == ()`` and
+    ``x`` of shape (batch, ...); ``train`` is required and ``train=True`` needs a
+    key. Backward: ``dx = dy * mask / (1 - drop_prob)`` (``dy`` in eval).
 
     Args:
       drop_prob: the probability of DROPPING a unit, ``0 <= drop_prob < 1``.
-
-    Raises:
-      ArgumentError: ``drop_prob`` out of range, ``train`` not given, or no key in training.
 
     >>> import numpy as np
     >>> from funcnet.random import key
@@ -85,8 +81,7 @@ def dropout(drop_prob: float) -> Layer:
         if check_train(name, train):
             if key is None:
                 raise ArgumentError(f"{name}: train=True needs a key to draw the mask; pass "
-                                    f"key=funcnet.random.key(seed) (split a fresh one each "
-                                    f"step)")
+                                    "key=funcnet.random.key(seed) (split a fresh one each step)")
             check_key(name, key)
         return spec_of(x)
 

@@ -1,18 +1,11 @@
 """im2col and col2im: the window gathering that conv2d and max_pool2d share.
 
-Arrays are NCHW, ``(batch, channels, height, width)``. A window geometry is
-three pairs of ints, ``kernel``, ``stride`` and ``padding``, one entry for the
-height axis and one for the width axis.
-
-``windows`` gathers every kernel window of a (zero-padded) input into an
-array of shape ``(batch, channels, kh * kw, OH, OW)``: entry ``[n, c, i * kw +
-j, oh, ow]`` is ``x_pad[n, c, oh * sh + i, ow * sw + j]``. It loops over the
-``kh * kw`` kernel offsets only, each offset a strided slice of the whole
-batch, as the textbook's im2col does. ``fold`` is its adjoint (col2im): it
-sums every window's gradient back onto the input pixel it came from, where
-windows overlap too, by dilating each offset's gradient with ``stride - 1``
-zeros, padding it into place, and adding the ``kh * kw`` shifted arrays. No
-step assigns into an array, so the same code runs on numpy and under jax.
+Arrays are NCHW; ``kernel``, ``stride`` and ``padding`` are (height, width) pairs.
+``windows`` gathers entry ``[n, c, i * kw + j, oh, ow] = x_pad[n, c, oh * sh + i,
+ow * sw + j]``, one strided slice of the whole batch per kernel offset, as the
+textbook's im2col does. ``fold`` is its adjoint (col2im): it sums every window's
+gradient back onto the pixel it came from, where windows overlap too. No step
+assigns into an array, so the same code runs on numpy and under jax.
 
 >>> import numpy as np
 >>> x = np.arange(16.0).reshape(1, 1, 4, 4)

@@ -3,17 +3,16 @@
     forward(pred, target) -> (value, cache)
     backward(cache)       -> dpred            # the gradient of value w.r.t. pred
 
-Reductions. ``sum_of_squares`` is a plain SUM over every element (the notes'
-½·Σ(y − t)²). Every other loss is a BATCH MEAN: the per-sample loss is the
-sum over that sample's outputs (classes, units), and the value is the mean of
-those over the batch axis, so a loss does not grow with the batch size and
-its gradient carries a ``1 / batch`` factor. For one output per sample,
-``mse`` is the usual mean squared error.
+Reductions. ``sum_of_squares`` is a plain SUM over every element (the notes' ½·Σ(y − t)²).
+Every other loss is a BATCH MEAN: the per-sample loss is the sum over that sample's outputs
+(classes, units), and the value is the mean of those over the batch axis, so a loss does not
+grow with the batch size and its gradient carries a ``1 / batch`` factor. For one output per
+sample, ``mse`` is the usual mean squared error.
 
-Targets. ``pred`` has shape (batch, ...). A target has pred's shape; the
-multi-class losses (``cross_entropy``, ``softmax_cross_entropy``) also take
-integer class labels of shape (batch,). Targets are cast to pred's dtype, so
-float32 predictions give a float32 loss and gradient.
+Targets. ``pred`` has shape (batch, ...). A target has pred's shape; the multi-class losses
+(``cross_entropy``, ``softmax_cross_entropy``) also take integer class labels of shape
+(batch,). Targets are cast to pred's dtype, so float32 predictions give a float32 loss and
+gradient.
 
 >>> import numpy as np
 >>> loss = softmax_cross_entropy()
@@ -261,9 +260,9 @@ def mse() -> Loss:
 def cross_entropy() -> Loss:
     """Cross-entropy on probabilities, ``-sum(t * log(pred + 1e-7)) / batch`` (BATCH MEAN).
 
-    The 1e-7 guard (``LOG_GUARD``) is the notes' own, so their numbers
-    reproduce; ``dpred = -t / (pred + 1e-7) / batch``. Prefer the fused
-    ``softmax_cross_entropy`` on logits, which needs no guard.
+    The 1e-7 guard (``LOG_GUARD``) is the notes' own, so their numbers reproduce;
+    ``dpred = -t / (pred + 1e-7) / batch``. On logits, the fused ``softmax_cross_entropy``
+    needs no guard.
     """
     name = "cross_entropy"
 
@@ -287,10 +286,9 @@ def cross_entropy() -> Loss:
 def binary_cross_entropy() -> Loss:
     """Binary cross-entropy on probabilities (note 002), BATCH MEAN.
 
-    ``value = -sum(t log p + (1 - t) log(1 - p)) / batch`` with ``p`` clipped
-    into ``[1e-7, 1 - 1e-7]`` so that a saturated prediction gives a large
-    finite loss instead of ``inf``; ``dpred = (p - t) / (p (1 - p)) / batch``
-    inside the clip and 0 where it bit.
+    ``value = -sum(t log p + (1 - t) log(1 - p)) / batch`` with ``p`` clipped into
+    ``[1e-7, 1 - 1e-7]``, so a saturated prediction gives a large finite loss, not ``inf``;
+    ``dpred = (p - t) / (p (1 - p)) / batch`` inside the clip and 0 where it bit.
     """
     name = "binary_cross_entropy"
 
@@ -319,10 +317,9 @@ def binary_cross_entropy() -> Loss:
 def softmax_cross_entropy() -> Loss:
     """Softmax then cross-entropy, fused, on logits (BATCH MEAN); stable for any logits.
 
-    ``value = sum(t * (logsumexp(z) - z)) / batch``, computed with the row
-    maximum shifted out, so logits of ±1000 give exact finite values.
-    ``dpred = (softmax(z) - t) / batch`` (the note's ``(y - t) / batch``).
-    Targets: one-hot (or probability) rows, or integer labels (batch,).
+    ``value = sum(t * (logsumexp(z) - z)) / batch``, computed with the row maximum shifted
+    out, so logits of ±1000 give exact finite values; ``dpred = (softmax(z) - t) / batch``
+    (the note's ``(y - t) / batch``). Targets: one-hot (or probability) rows, or labels.
     """
     name = "softmax_cross_entropy"
 
@@ -349,9 +346,9 @@ def softmax_cross_entropy() -> Loss:
 def sigmoid_binary_cross_entropy() -> Loss:
     """Sigmoid then binary cross-entropy, fused, on logits (BATCH MEAN); stable for any logits.
 
-    Per element ``max(z, 0) - z t + log(1 + exp(-|z|))``, which equals
-    ``-(t log σ(z) + (1 - t) log(1 - σ(z)))`` without ever taking the log of
-    a rounded-off 0. ``dpred = (σ(z) - t) / batch``.
+    Per element ``max(z, 0) - z t + log(1 + exp(-|z|))``, which equals ``-(t log σ(z) +
+    (1 - t) log(1 - σ(z)))`` without ever taking the log of a rounded-off 0;
+    ``dpred = (σ(z) - t) / batch``.
     """
     name = "sigmoid_binary_cross_entropy"
 
@@ -376,11 +373,5 @@ def sigmoid_binary_cross_entropy() -> Loss:
 
 
 #: Every public loss constructor, by name. The test registry must cover each one.
-CONSTRUCTORS = {
-    "sum_of_squares": sum_of_squares,
-    "mse": mse,
-    "cross_entropy": cross_entropy,
-    "binary_cross_entropy": binary_cross_entropy,
-    "softmax_cross_entropy": softmax_cross_entropy,
-    "sigmoid_binary_cross_entropy": sigmoid_binary_cross_entropy,
-}
+CONSTRUCTORS = {f.__name__: f for f in (sum_of_squares, mse, cross_entropy, binary_cross_entropy,
+                                        softmax_cross_entropy, sigmoid_binary_cross_entropy)}

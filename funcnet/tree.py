@@ -1,14 +1,11 @@
 """Pytree helpers on dm-tree: the only module that imports dm-tree.
 
-A pytree here is any nesting of dicts, tuples, lists and NamedTuples with
-arrays (or numbers) at the leaves. dm-tree flattens dicts in *sorted* key
-order, treats ``None`` as a leaf, and treats ``()`` as a tree with no leaves,
-which is why a layer without parameters has ``params == ()``. ``map`` walks
-dicts, tuples, lists and NamedTuples itself and leaves other containers to dm-tree.
-
-Paths name a leaf by the keys, indices and NamedTuple fields that lead to
-it; ``path_str`` renders them the way Python would index the tree, e.g.
-``[1]['W']`` or ``.mu['W']``.
+A pytree here is any nesting of dicts, tuples, lists and NamedTuples with arrays (or
+numbers) at the leaves. dm-tree flattens dicts in *sorted* key order, treats ``None`` as a
+leaf, and treats ``()`` as a tree with no leaves, which is why a layer without parameters has
+``params == ()``. ``map`` walks dicts, tuples, lists and NamedTuples itself and leaves other
+containers to dm-tree. A path names a leaf by the keys, indices and NamedTuple fields that
+lead to it; ``path_str`` renders it as Python indexing.
 
 >>> params = ({"W": np.ones((2, 3)), "b": np.zeros(3)}, ())
 >>> [path_str(p) for p, _ in flatten_with_paths(params)]
@@ -48,8 +45,7 @@ def map(f: Callable[..., Any], *trees: Tree, who: str = "tree.map",  # noqa: A00
         names: Sequence[str] | None = None) -> Tree:
     """Apply ``f`` leafwise, in ``leaves`` order, over trees of the first one's structure.
 
-    One walk checks the structure and builds the result (the first tree's dict
-    key order included).
+    One walk checks the structure and builds the result (in the first tree's dict key order).
 
     >>> map(lambda a, b: a + b, {"x": 1, "y": (2, 3)}, {"x": 10, "y": (20, 30)})
     {'x': 11, 'y': (22, 33)}
@@ -253,9 +249,8 @@ def assert_same_shapes(
 def freeze(tree: Tree, *, copy: bool = True) -> Tree:
     """Make every numpy leaf read-only, so an in-place write raises.
 
-    With ``copy=True`` (the default) a writeable leaf is copied first, so the
-    caller's own arrays are neither aliased nor changed. ``copy=False`` seals
-    freshly computed arrays in place, for code that just made them.
+    With ``copy=True`` (the default) a writeable leaf is copied first, so the caller's own
+    arrays are neither aliased nor changed; ``copy=False`` seals fresh arrays in place.
 
     >>> w = freeze({"W": np.zeros(2)})["W"]
     >>> w[0] = 1.0

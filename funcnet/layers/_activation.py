@@ -17,7 +17,6 @@ from funcnet.layers._base import (
     check_grad,
     check_in_shape,
     check_input,
-    check_key,
     check_no_params,
     checked_layer,
     spec_of,
@@ -42,7 +41,6 @@ def _elementwise(
     """A parameterless layer from ``apply(x, xp) -> (y, saved)``, ``grad(saved, dy, xp) -> dx``."""
 
     def init(key, in_shape):
-        check_key(f"{name}.init", key)
         return (), check_in_shape(f"{name}.init", in_shape, min_rank=min_in_rank)
 
     def forward(params, x):

@@ -134,7 +134,8 @@ def checked_layer(name: str, init: Callable, forward: Callable, backward: Callab
                   skips_dx: bool = False) -> Layer:
     """A ``Layer`` whose ``forward`` and ``backward`` run ``check``/``check_dy`` and then the math.
 
-    The math and the checks stay reachable, unchecked, as ``layer.kernel``.
+    Its ``init`` checks the key, then runs ``init``. The math and the checks stay
+    reachable, unchecked, as ``layer.kernel``.
     """
     takes = frozenset(takes)
     unknown = takes - set(EXTRA_NAMES)
@@ -142,6 +143,10 @@ def checked_layer(name: str, init: Callable, forward: Callable, backward: Callab
         raise ArgumentError(f"{name}: unknown extras {sorted(unknown)}; allowed {EXTRA_NAMES}")
     if ("state" in takes) != (initial_state is not None):
         raise ArgumentError(f"{name}: a layer that takes state must give initial_state")
+
+    def checked_init(key, in_shape):
+        check_key(f"{name}.init", key)
+        return init(key, in_shape)
 
     def checked_forward(params, x, **extras):
         unexpected = set(extras) - takes  # a misspelt ``train=`` never vanishes
@@ -155,10 +160,10 @@ def checked_layer(name: str, init: Callable, forward: Callable, backward: Callab
         check_dy(cache, dy)
         return backward(cache, dy, **options)
 
-    for fn, part in ((init, "init"), (checked_forward, "forward"),
+    for fn, part in ((checked_init, "init"), (checked_forward, "forward"),
                      (checked_backward, "backward")):
         fn.__qualname__ = fn.__name__ = f"{name}.{part}"
-    return Layer(init, checked_forward, checked_backward, name, takes, initial_state,
+    return Layer(checked_init, checked_forward, checked_backward, name, takes, initial_state,
                  skips_dx, Kernel(forward, backward, check, check_dy,
                                   (checked_forward, checked_backward)))
 

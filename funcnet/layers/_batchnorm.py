@@ -16,7 +16,6 @@ from funcnet.layers._base import (
     check_grad,
     check_in_shape,
     check_input,
-    check_key,
     check_same_float,
     check_train,
     check_two_arrays,
@@ -96,7 +95,6 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.floa
         return shape
 
     def init(key, in_shape):
-        check_key(f"{name}.init", key)
         shape = _channels(f"{name}.init", in_shape)
         params = {"gamma": np.ones(shape[0], dtype), "beta": np.zeros(shape[0], dtype)}
         return freeze(params, copy=False), shape

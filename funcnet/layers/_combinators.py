@@ -73,7 +73,6 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
     owner = object()  # this composition's own: its caches carry it
 
     def init(key, in_shape):
-        check_key(f"{name}.init", key)
         params, shape = [], in_shape
         for i, (layer, k) in enumerate(zip(layers, split(key, n), strict=True)):
             try:

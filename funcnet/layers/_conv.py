@@ -16,7 +16,6 @@ from funcnet.layers._base import (
     check_cache,
     check_grad,
     check_in_shape,
-    check_key,
     check_rank,
     check_same_float,
     check_two_arrays,
@@ -97,7 +96,6 @@ def conv2d(
         f", padding={spell(padding)}" if padding != (0, 0) else "") + ")"
 
     def init(key, in_shape):
-        check_key(f"{name}.init", key)
         channels, height, width = check_in_shape(f"{name}.init", in_shape, rank=3,
                                                  layout="(channels, height, width)")
         oh, ow = output_size(f"{name}.init", (height, width), kernel, stride, padding)

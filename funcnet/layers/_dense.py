@@ -16,7 +16,6 @@ from funcnet.layers._base import (
     check_grad,
     check_in_shape,
     check_input,
-    check_key,
     check_same_float,
     check_two_arrays,
     checked_layer,
@@ -66,7 +65,6 @@ def dense(
     name = f"dense({out_dim})"
 
     def init(key, in_shape):
-        check_key(f"{name}.init", key)
         (in_dim,) = check_in_shape(f"{name}.init", in_shape, rank=1,
                                    layout="(features,); put flatten() before it")
         return init_weights(f"{name}.init", key, w_init, b_init, (in_dim, out_dim),

@@ -60,7 +60,6 @@ def dropout(drop_prob: float) -> Layer:
     name = f"dropout(drop_prob={drop_prob})"
 
     def init(key, in_shape):
-        check_key(f"{name}.init", key)
         return (), check_in_shape(f"{name}.init", in_shape)
 
     def forward(params, x, *, key=None, train=None):

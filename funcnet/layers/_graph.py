@@ -19,7 +19,6 @@ from funcnet.layers._base import (
     ArraySpec,
     Layer,
     check_cache,
-    check_key,
     check_no_params,
     checked_layer,
 )
@@ -64,7 +63,6 @@ def _node(name: str, forward: Callable, backward: Callable, kind: type,
     """A parameterless layer of two inputs; ``out_shape(cache)`` is its output's shape."""
 
     def init(key, in_shape):
-        check_key(f"{name}.init", key)
         try:
             sx, sy = (tuple(int(s) for s in shape) for shape in in_shape)
             return (), np.broadcast_shapes(sx, sy)

@@ -11,7 +11,6 @@ from funcnet.layers._base import (
     check_cache,
     check_grad,
     check_in_shape,
-    check_key,
     check_no_params,
     check_rank,
     checked_layer,
@@ -64,7 +63,6 @@ def max_pool2d(size: int | tuple[int, int], stride: int | tuple[int, int] | None
     no_padding = (0, 0)
 
     def init(key, in_shape):
-        check_key(f"{name}.init", key)
         channels, height, width = check_in_shape(f"{name}.init", in_shape, rank=3,
                                                  layout="(channels, height, width)")
         oh, ow = output_size(f"{name}.init", (height, width), kernel, stride, no_padding,

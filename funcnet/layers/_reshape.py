@@ -13,7 +13,6 @@ from funcnet.layers._base import (
     check_grad,
     check_in_shape,
     check_input,
-    check_key,
     check_no_params,
     checked_layer,
 )
@@ -42,7 +41,6 @@ def flatten() -> Layer:
     name = "flatten"
 
     def init(key, in_shape):
-        check_key(f"{name}.init", key)
         shape = check_in_shape(f"{name}.init", in_shape)
         return (), (math.prod(shape),)
 

@@ -31,13 +31,8 @@ class ActivationCache(NamedTuple):
     saved: Any
 
 
-def _elementwise(
-    name: str,
-    apply: Callable[[Any, Any], tuple[Any, Any]],
-    grad: Callable[[Any, Any, Any], Any],
-    *,
-    min_in_rank: int = 0,
-) -> Layer:
+def _elementwise(name: str, apply: Callable[[Any, Any], tuple[Any, Any]],
+                 grad: Callable[[Any, Any, Any], Any], *, min_in_rank: int = 0) -> Layer:
     """A parameterless layer from ``apply(x, xp) -> (y, saved)``, ``grad(saved, dy, xp) -> dx``."""
 
     def init(key, in_shape):

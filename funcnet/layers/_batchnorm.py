@@ -65,9 +65,6 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.floa
       eps: added to the variance before the square root, > 0.
       dtype: dtype of params and state (float64 by default).
 
-    Raises:
-      ArgumentError: bad momentum or eps, ``train`` not given, or no state.
-
     >>> from funcnet.layers import init_state
     >>> from funcnet.random import key
     >>> layer = batch_norm()

@@ -40,16 +40,10 @@ class Conv2dCache(NamedTuple):
     x_shape: tuple[int, int, int, int]
 
 
-def conv2d(
-    out_channels: int,
-    kernel_size: int | tuple[int, int],
-    stride: int | tuple[int, int] = 1,
-    padding: int | tuple[int, int] = 0,
-    *,
-    w_init: initializers.Initializer = initializers.he,
-    b_init: initializers.Initializer = initializers.zeros,
-    dtype: Any = np.float64,
-) -> Layer:
+def conv2d(out_channels: int, kernel_size: int | tuple[int, int],
+           stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0, *,
+           w_init: initializers.Initializer = initializers.he,
+           b_init: initializers.Initializer = initializers.zeros, dtype: Any = np.float64) -> Layer:
     """A 2-D convolution (cross-correlation, as in every deep-learning library) on NCHW input.
 
     ``in_shape`` (C, H, W) gives ``out_shape`` (out_channels, OH, OW) with
@@ -72,9 +66,8 @@ def conv2d(
       dtype: dtype of the parameters (float64 by default).
 
     Raises:
-      ArgumentError: a bad size, stride or padding.
-      ShapeError: x not rank 4, the wrong channel count, a kernel larger than the
-        padded input, or an output size that is not a whole number.
+      ShapeError: x not rank 4 or of the wrong channel count, a kernel larger than
+        the padded input, or an output size that is not a whole number.
 
     >>> from funcnet.random import key
     >>> layer = conv2d(4, 3, padding=1)

@@ -32,13 +32,8 @@ class DenseCache(NamedTuple):
     W: Any
 
 
-def dense(
-    out_dim: int,
-    *,
-    w_init: initializers.Initializer = initializers.xavier,
-    b_init: initializers.Initializer = initializers.zeros,
-    dtype: Any = np.float64,
-) -> Layer:
+def dense(out_dim: int, *, w_init: initializers.Initializer = initializers.xavier,
+          b_init: initializers.Initializer = initializers.zeros, dtype: Any = np.float64) -> Layer:
     """A fully connected layer with params ``{"W": (in, out_dim), "b": (out_dim,)}``.
 
     Forward: ``y = x @ W + b`` for ``x`` of shape (batch, in).

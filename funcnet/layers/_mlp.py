@@ -28,15 +28,9 @@ def activation_layer(name: str | Layer, *, who: str = "activation_layer") -> Lay
     return ACTIVATIONS[name]()
 
 
-def mlp(
-    sizes: Sequence[int],
-    activation: str | Layer = "relu",
-    output: str | Layer | None = None,
-    *,
-    w_init: initializers.Initializer | None = None,
-    b_init: initializers.Initializer = initializers.zeros,
-    dtype: Any = np.float64,
-) -> Layer:
+def mlp(sizes: Sequence[int], activation: str | Layer = "relu", output: str | Layer | None = None,
+        *, w_init: initializers.Initializer | None = None,
+        b_init: initializers.Initializer = initializers.zeros, dtype: Any = np.float64) -> Layer:
     """Dense layers of the widths in ``sizes``, with ``activation`` between them.
 
     ``sizes`` are the OUTPUT widths of the dense layers; the input width comes

@@ -42,7 +42,6 @@ def max_pool2d(size: int | tuple[int, int], stride: int | tuple[int, int] | None
     slope; ``jax.grad`` instead splits it among the tied entries).
 
     Raises:
-      ArgumentError: a bad size or stride.
       ShapeError: x not rank 4, a window larger than the input, or an output size
         that is not a whole number.
 

@@ -1,32 +1,26 @@
 """Gradient checks: every hand-written backward against two referees.
 
-- ``jax.grad`` of the very same forward code, in float64 (jax is imported lazily):
-  agreement within 1e-7 relative.
+- ``jax.grad`` of the very same forward code, in float64: within 1e-7 relative.
 - Central finite differences, element by element (five-point stencil, error O(h^4),
-  h = 1e-4): agreement within 1e-6 relative.
+  h = 1e-4): within 1e-6 relative.
 
 A layer is checked through the scalar ``sum(forward(params, x) * dy)`` for a fixed random
-``dy``, whose gradient with respect to ``(params, x)`` is what ``backward(cache, dy)``
-returns; a loss through its value. Relative error is cs231n's, ``|a - b| / max(|a| + |b|,
-floor)``, the maximum over a leaf's elements. The floor is 1e-8, or a millionth of the largest
-gradient in the check if that is more (a gradient that is zero only by cancellation carries the
-rounding noise of the terms that cancelled). Against finite differences it is 1e-4 of the
-largest gradient, or the rounding noise of the differences divided by the tolerance if more.
+``dy`` (its gradient is what ``backward(cache, dy)`` returns), a loss through its value.
+Relative error is cs231n's, ``|a - b| / max(|a| + |b|, floor)``, the maximum over a leaf.
+The floor is 1e-8, or 1e-6 of the largest gradient in the check if more (a gradient zero only
+by cancellation carries the rounding noise of the terms that cancelled); against the
+differences, 1e-4 of it, or their rounding noise over the tolerance if more.
 
-Kinks. At a corner (relu at 0, a tie in a max) the central difference measures the average of
-two slopes, while the backward (correctly) picks one. An element whose mismatch is explained
-because the one-sided differences disagree and the hand-written value equals one of them is a
-*kink*: reported, not a failure.
-
-Ties. Where several corners meet (a max over equal values: a conv over an all-zero patch
-feeding a max pool) the gradient is not defined: the backward takes the first maximum, jax.grad
-splits among the tied entries, the differences average the two sides, and the hand-written
-value is neither one-sided slope. Such an element is a *tie* (reported, not a failure) when,
-with every other input moved a tiny random step, its slope at one of 16 such nearby points is
-neither one-sided slope. One corner alone only ever shows its two sides there, so a wrong value
-at a single corner (relu at 0) still fails. ``check_serial`` checks each layer alone, where a
-tie of the network is often a plain corner of one layer. Both columns leave kinks and ties out;
-classifying needs the differences, so with ``oracles=("jax",)`` alone a kink fails.
+Kinks. At a corner (relu at 0) the central difference averages two slopes while the backward
+picks one: an element whose one-sided differences disagree and whose hand-written value equals
+one of them is a *kink*, reported, not a failure. Ties. Where several corners meet (a max over
+equal values, as a conv gives on an all-zero patch) each referee picks its own value and the
+hand-written one is neither slope. Such an element is a *tie* (reported, not a failure) when,
+with every other input moved a tiny random step, its slope at one of 16 such points is neither
+one-sided slope: one corner alone only ever shows its two sides, so a wrong value at a single
+corner still fails (``check_serial`` checks each layer alone, where a tie of the network is
+often a plain corner). Kinks and ties are left out of both columns; telling them needs the
+differences, so with ``oracles=("jax",)`` alone a kink fails.
 
 >>> import numpy as np
 >>> from funcnet.layers import dense
@@ -127,12 +121,11 @@ def _with(flat: list, i: int, leaf: Any) -> list:
 
 def _differences(f: Callable[[Any], Any], tree: Any, h: float):
     """Central, left and right differences of scalar ``f`` for every float leaf of ``tree``
-    (zeros for other leaves), and the rounding noise of those differences.
+    (zeros for other leaves), and their rounding noise ``4 eps max|f| / h``.
 
-    Central: the five-point ``(-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h``, error O(h^4),
-    so ``h`` can be large enough that rounding in ``f`` does not swamp small gradients.
-    One-sided: ``±(-3f(x) + 4f(x±h) - f(x±2h)) / 2h``, error O(h^2). The noise is what rounding
-    in ``f`` alone can put into a difference: ``4 eps max|f| / h``.
+    Central: ``(-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h``, error O(h^4), so ``h`` can be
+    large enough that rounding in ``f`` does not swamp small gradients. One-sided:
+    ``±(-3f(x) + 4f(x±h) - f(x±2h)) / 2h``, error O(h^2).
     """
     flat = ftree.leaves(tree)
     f0 = float(f(tree))
@@ -157,12 +150,9 @@ def _differences(f: Callable[[Any], Any], tree: Any, h: float):
 
 def _nearby_slopes(f: Callable[[Any], Any], tree: Any, wanted: dict[int, np.ndarray]):
     """Slopes of scalar ``f`` along the ``wanted`` elements (a boolean mask per leaf index) at
-    ``_TIE_SAMPLES`` points near ``tree``, and their rounding noise ``4 eps max|f| / step``.
-
-    Each point moves every float element but the wanted one by ``_TIE_SHIFT`` times normal
-    noise. The slope is NaN where the differences of step ``_TIE_STEP`` forward and backward
-    disagree (a corner within the step). Returns ``{i: (samples, *leaf.shape) array}``, NaN
-    where not wanted.
+    ``_TIE_SAMPLES`` points near ``tree``: ``{i: (samples, *leaf.shape)}``, NaN where not wanted
+    and where the differences forward and backward disagree (a corner within the step); and
+    their rounding noise ``4 eps max|f| / step``.
     """
     flat = ftree.leaves(tree)
     slopes = {i: np.full((_TIE_SAMPLES, *mask.shape), np.nan) for i, mask in wanted.items()}
@@ -188,10 +178,8 @@ def _nearby_slopes(f: Callable[[Any], Any], tree: Any, wanted: dict[int, np.ndar
 
 
 def numerical_gradient(f: Callable[[Any], Any], tree: Any, *, h: float = STEP) -> Any:
-    """Central differences (five-point) of a scalar ``f`` at every float leaf of ``tree``.
-
-    The caller's arrays are never written: each trial perturbs a copy. Leaves
-    that are not floats (integer labels) get a zero gradient of their shape.
+    """Central differences (five-point) of a scalar ``f`` at every float leaf of ``tree``;
+    other leaves (integer labels) get zeros. Each trial perturbs a copy of the caller's arrays.
 
     >>> g = numerical_gradient(lambda t: (t["a"] ** 2).sum(), {"a": np.array([1.0, -2.0])})
     >>> np.round(g["a"], 6)
@@ -291,11 +279,8 @@ _NUMERICAL_ONLY = "; to check against finite differences alone, pass oracles=('n
 
 
 def _jax_gradient(objective: Callable[[Any], Any], tree: Any, who: str) -> dict[int, Any]:
-    """``jax.grad`` of ``objective`` in float64, ``{i: gradient}`` for each float leaf ``i``.
-
-    Raises ``ArrayTypeError`` naming ``who`` (the layer's forward, the loss's forward, the
-    objective) when jax cannot trace it, saying what to change.
-    """
+    """``jax.grad`` of ``objective`` in float64, ``{i: gradient}`` for each float leaf ``i``;
+    ``ArrayTypeError`` naming ``who`` and what to change when jax cannot trace it."""
     try:
         import jax
         import jax.numpy as jnp
@@ -328,58 +313,30 @@ def _jax_gradient(objective: Callable[[Any], Any], tree: Any, who: str) -> dict[
         return {i: np.asarray(g, dtype=np.float64) for i, g in zip(where, grads, strict=True)}
 
 
-def _judge(name, paths, flat, hand, reference_jax, numeric, tol_jax, tol_numerical, nearby):
-    """One ``LeafCheck`` per float leaf; ``nearby(masks)`` is ``_nearby_slopes`` at the check's
-    own function and point, called only when some element may be a tie."""
-    central, left, right, noise = numeric if numeric is not None else (None,) * 4
-    hands = {i: np.asarray(hand[i], dtype=np.float64)
-             for i, leaf in enumerate(flat) if _is_float(leaf)}
-    for i, h in hands.items():
-        if h.shape != np.shape(flat[i]):
-            raise GradientCheckError(
-                f"gradient check of {name}: the hand-written gradient of {paths[i]} has shape "
-                f"{h.shape}, expected {np.shape(flat[i])}")
-    scale = max((float(np.max(np.abs(h), initial=0.0)) for h in hands.values()), default=0.0)
-    lowest_jax = max(ERROR_FLOOR, SCALE_FLOOR * scale)
-    # Below the rounding noise of the differences no verdict is possible: an element is
-    # compared relative to at least noise / tolerance.
-    floor = max(ERROR_FLOOR, SCALE_FLOOR_NUMERICAL * scale, (noise or 0.0) / tol_numerical)
-    corners = {i: np.zeros(h.shape, bool) for i, h in hands.items()}
-    maybe_tie, ties = dict(corners), dict(corners)
-    if central is not None:
-        for i, h in hands.items():
-            mismatch = _elementwise_error(h, central[i], floor) > tol_numerical
-            side = np.minimum(_elementwise_error(h, left[i], floor),
-                              _elementwise_error(h, right[i], floor))
-            sides = _elementwise_error(left[i], right[i], floor)
-            corners[i] = mismatch & (side < _SIDE_MATCH) & (sides > _SIDES_RATIO * side)
-            # the sides differ, yet the hand-written value is neither: maybe several corners
-            maybe_tie[i] = mismatch & ~corners[i] & (sides > _SIDES_DIFFER)
+def _kinks(f, tree, hands: dict, differences: tuple, tol: float, floor: float):
+    """The kinks (ties included) and the ties among them, a boolean mask per float leaf index
+    (``hands`` holds the hand-written gradients), as the module docstring defines them."""
+    central, left, right, _ = differences
+    corners, maybe_tie = {}, {}
+    for i, hand in hands.items():
+        mismatch = _elementwise_error(hand, central[i], floor) > tol
+        side = np.minimum(_elementwise_error(hand, left[i], floor),
+                          _elementwise_error(hand, right[i], floor))
+        sides = _elementwise_error(left[i], right[i], floor)
+        corners[i] = mismatch & (side < _SIDE_MATCH) & (sides > _SIDES_RATIO * side)
+        # the sides differ, yet the hand-written value is neither: maybe several corners
+        maybe_tie[i] = mismatch & ~corners[i] & (sides > _SIDES_DIFFER)
+    ties = {i: np.zeros(hand.shape, bool) for i, hand in hands.items()}
     if any(mask.any() for mask in maybe_tie.values()):
-        slopes, slope_noise = nearby(maybe_tie)
-        lowest = max(floor, slope_noise / _TIE_MATCH)
+        slopes, noise = _nearby_slopes(f, tree, maybe_tie)
+        lowest = max(floor, noise / _TIE_MATCH)
         for i, mask in maybe_tie.items():
             clean = ~np.isnan(slopes[i])
             seen = np.where(clean, slopes[i], 0.0)
             one_sided = np.minimum(_elementwise_error(seen, left[i], lowest),
                                    _elementwise_error(seen, right[i], lowest)) < _TIE_MATCH
             ties[i] = mask & (clean & ~one_sided).any(axis=0)
-    leaves = []
-    for i, h in hands.items():
-        kink = corners[i] | ties[i]
-        errors, bad = [], np.zeros(h.shape, bool)
-        for reference, tol, lowest in ((reference_jax, tol_jax, lowest_jax),
-                                       (central, tol_numerical, floor)):
-            if reference is None:
-                errors.append(None)
-                continue
-            e = _elementwise_error(h, reference[i], lowest)
-            errors.append(float(e[~kink].max(initial=0.0)))
-            bad |= (e > tol) & ~kink
-        worst = tuple(int(j) for j in np.argwhere(bad)[0]) if bad.any() else None
-        leaves.append(LeafCheck(paths[i], h.shape, *errors, int(kink.sum()), worst,
-                                not bad.any(), int(ties[i].sum())))
-    return leaves
+    return {i: corners[i] | ties[i] for i in hands}, ties
 
 
 def check_function(
@@ -402,16 +359,16 @@ def check_function(
     ``check_layer``). Only float leaves are checked; ``root`` prefixes their paths.
     """
     paths = [ftree.path_str(p, root) or root or "value" for p, _ in ftree.flatten_with_paths(tree)]
-    report = _check(objective, hand_gradient, tree, name=name, paths=paths,
-                    who=f"check_function: the objective of {name}", oracles=oracles,
-                    tol_jax=tol_jax, tol_numerical=tol_numerical, h=h)
-    return report.raise_if_failed() if raise_on_failure else report
+    return _check(objective, hand_gradient, tree, name=name, paths=paths,
+                  who=f"check_function: the objective of {name}", oracles=oracles,
+                  tol_jax=tol_jax, tol_numerical=tol_numerical, h=h,
+                  raise_on_failure=raise_on_failure)
 
 
 def _check(objective, hand_gradient, tree, *, name, paths, who, oracles=("jax", "numerical"),
-           tol_jax=TOL_JAX, tol_numerical=TOL_NUMERICAL, h=STEP) -> GradReport:
-    """``check_function`` without raising on failure; ``paths`` names the leaves of ``tree``,
-    ``who`` the traced code in errors."""
+           tol_jax=TOL_JAX, tol_numerical=TOL_NUMERICAL, h=STEP, raise_on_failure=False):
+    """``check_function`` with ``paths`` naming the leaves of ``tree`` and ``who`` the code
+    that jax traces."""
     if not oracles or set(oracles) - {"jax", "numerical"}:
         raise ArgumentError(f"check: oracles must be a non-empty subset of ('jax', "
                             f"'numerical'), got {tuple(oracles)!r}")
@@ -420,11 +377,42 @@ def _check(objective, hand_gradient, tree, *, name, paths, who, oracles=("jax", 
     if len(hand_flat) != len(flat):
         ftree.assert_same_structure(tree, hand_gradient, who=f"gradient check of {name}",
                                     expected_name="inputs", actual_name="hand gradient")
-    reference = _jax_gradient(objective, tree, who) if "jax" in oracles else None
-    numeric = _differences(objective, tree, h) if "numerical" in oracles else None
-    leaves = _judge(name, paths, flat, hand_flat, reference, numeric, tol_jax, tol_numerical,
-                    lambda wanted: _nearby_slopes(objective, tree, wanted))
-    return GradReport(name, tuple(leaves), tol_jax, tol_numerical)
+    hands = {i: np.asarray(hand_flat[i], dtype=np.float64)
+             for i, leaf in enumerate(flat) if _is_float(leaf)}
+    for i, hand in hands.items():
+        if hand.shape != np.shape(flat[i]):
+            raise GradientCheckError(
+                f"gradient check of {name}: the hand-written gradient of {paths[i]} has shape "
+                f"{hand.shape}, expected {np.shape(flat[i])}")
+    scale = max((float(np.max(np.abs(hand), initial=0.0)) for hand in hands.values()),
+                default=0.0)
+    jax_grads = _jax_gradient(objective, tree, who) if "jax" in oracles else None
+    central, floor = None, ERROR_FLOOR
+    kinks = ties = {i: np.zeros(hand.shape, bool) for i, hand in hands.items()}
+    if "numerical" in oracles:
+        differences = _differences(objective, tree, h)
+        central, noise = differences[0], differences[3]
+        # below the rounding noise of the differences no verdict is possible: an element is
+        # compared relative to at least noise / tolerance
+        floor = max(ERROR_FLOOR, SCALE_FLOOR_NUMERICAL * scale, noise / tol_numerical)
+        kinks, ties = _kinks(objective, tree, hands, differences, tol_numerical, floor)
+    referees = ((jax_grads, tol_jax, max(ERROR_FLOOR, SCALE_FLOOR * scale)),
+                (central, tol_numerical, floor))
+    leaves = []
+    for i, hand in hands.items():
+        errors, bad = [], np.zeros(hand.shape, bool)
+        for reference, tol, lowest in referees:
+            if reference is None:
+                errors.append(None)
+                continue
+            e = _elementwise_error(hand, reference[i], lowest)
+            errors.append(float(e[~kinks[i]].max(initial=0.0)))
+            bad |= (e > tol) & ~kinks[i]
+        worst = tuple(int(j) for j in np.argwhere(bad)[0]) if bad.any() else None
+        leaves.append(LeafCheck(paths[i], hand.shape, *errors, int(kinks[i].sum()), worst,
+                                not bad.any(), int(ties[i].sum())))
+    report = GradReport(name, tuple(leaves), tol_jax, tol_numerical)
+    return report.raise_if_failed() if raise_on_failure else report
 
 
 def _check_dparams(name: str, params: Any, dparams: Any) -> None:
@@ -453,22 +441,20 @@ def check_layer(
 ) -> GradReport:
     """Check ``layer.backward`` (``dx`` and ``dparams``) at ``(params, x)``, in float64.
 
-    ``dy`` defaults to standard normal noise from ``seed``. ``forward_kwargs``
-    passes ``key``/``train``/``state`` to a layer that takes them. ``options`` go
-    to ``check_function`` (oracles, tolerances, ``h``, ``raise_on_failure``). A
-    failing report of a network notes that ``check_serial`` names the layer to blame.
+    ``dy`` defaults to standard normal noise from ``seed``; ``forward_kwargs`` passes
+    ``key``/``train``/``state`` to a layer that takes them; ``options`` go to
+    ``check_function`` (oracles, tolerances, ``h``, ``raise_on_failure``). A failing report
+    of a network notes that ``check_serial`` names the layer to blame.
 
-    jax.grad, the referee, runs the layer's own forward on jax arrays, as
-    ``fit(jit=True)`` does: array math in forward and backward goes through the
-    input's namespace, ``xp = x.__array_namespace__()``, or array methods
-    (``x.sum()``). A forward that calls numpy on its input or reads an array's
-    value in Python makes the check raise, not fall back to finite differences;
-    ``oracles=("numerical",)`` checks it against the differences alone.
+    jax.grad runs the layer's own forward on jax arrays, as ``fit(jit=True)`` does, so array
+    math goes through the input's namespace, ``xp = x.__array_namespace__()``, or array
+    methods (``x.sum()``). A forward that cannot run there makes the check raise rather than
+    fall back; ``oracles=("numerical",)`` checks it against the differences alone.
 
     Raises:
       ArrayTypeError: jax cannot trace ``layer``'s forward; the message says what to change.
-      StructureError: ``dparams`` does not have exactly the structure of ``params``
-        (``()`` for a layer without parameters): the optimizers' rule for gradients.
+      StructureError: ``dparams`` lacks the exact structure of ``params`` (``()`` for a layer
+        without parameters): the optimizers' rule for gradients.
       GradientCheckError: a hand-written gradient of the wrong shape; with
         ``raise_on_failure=True``, any failure (the message is the table).
     """
@@ -499,15 +485,12 @@ def check_layer(
 
 
 class _Received(NamedTuple):
-    """What one layer of a network received in a forward pass, and the cache it returned."""
+    """What one layer of a network received in a forward pass; ``state`` is its new state,
+    which serial reads from the cache of a layer that takes state."""
 
     x: Any
     extras: dict
-    cache: Any
-
-    @property
-    def state(self) -> Any:  # serial reads a stateful layer's new state here
-        return self.cache.state
+    state: Any
 
 
 def _recording(layer: Layer) -> Layer:
@@ -515,7 +498,7 @@ def _recording(layer: Layer) -> Layer:
     this forward runs: no kernel, so serial calls it; no backward is ever taken)."""
     def forward(params, x, **extras):
         y, cache = layer.forward(params, x, **extras)
-        return y, _Received(x, extras, cache)
+        return y, _Received(x, extras, getattr(cache, "state", None))
 
     return layer._replace(forward=forward, kernel=None)
 
@@ -533,12 +516,11 @@ def check_serial(
 ) -> GradReport:
     """Check ``serial(*layers)`` as ``check_layer`` does, then each layer alone, to blame one.
 
-    A wrong ``dx`` in one layer makes every layer upstream of it look wrong in the
-    network's table, so each layer is also checked alone, with its own random
-    ``dy``, on the very input (and key, train flag and state) it received in the
-    network's forward pass. ``parts`` holds these checks, ``blame`` the index of the
-    first that failed, and ``str(report)`` ends with a blame line. The report is ok
-    when the network and every layer pass.
+    A wrong ``dx`` in one layer makes every layer upstream look wrong in the network's table,
+    so each layer is also checked alone, with its own random ``dy``, on the very input (and
+    key, train flag and state) it received in the network's forward pass: these are the
+    report's ``parts``, ``blame`` is the first that failed, and ``str(report)`` ends with a
+    blame line. The report is ok when the network and every layer pass.
 
     Args:
       layers: the layers given to ``serial``, in order; ``name`` is the network's name.
@@ -546,10 +528,9 @@ def check_serial(
       x, dy, seed, forward_kwargs, options: as ``check_layer``.
 
     Raises:
-      ArgumentError: ``layers`` is not a sequence of layers (a single network,
-        say); otherwise as ``check_layer``.
+      ArgumentError: ``layers`` is not a sequence of layers (a network, say); otherwise as
+        ``check_layer``.
 
-    >>> import numpy as np
     >>> from funcnet.layers import dense, tanh
     >>> from funcnet.random import key
     >>> layers = [dense(3), tanh(), dense(2)]
@@ -593,7 +574,5 @@ def check_loss(loss: Loss, pred: Any, target: Any, *, name: str | None = None,
     def objective(p):
         return forward(p, target)[0]
 
-    raise_on_failure = options.pop("raise_on_failure", False)
-    report = _check(objective, loss.backward(cache), pred, name=name, paths=["pred"],
-                    who=f"check_loss: {name}.forward", **options)
-    return report.raise_if_failed() if raise_on_failure else report
+    return _check(objective, loss.backward(cache), pred, name=name, paths=["pred"],
+                  who=f"check_loss: {name}.forward", **options)

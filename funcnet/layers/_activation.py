@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from funcnet._xp import namespace, sigmoid_fn, softmax_fn
 from funcnet.errors import require_probability
 from funcnet.layers._base import (
+    ArraySpec,
     Layer,
     check_cache,
     check_grad,
@@ -19,7 +20,6 @@ from funcnet.layers._base import (
     check_input,
     check_no_params,
     checked_layer,
-    spec_of,
 )
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "identity", "softmax", "ActivationCache"]
@@ -48,7 +48,7 @@ def _elementwise(name: str, apply: Callable[[Any, Any], tuple[Any, Any]],
     def check(params, x):
         check_no_params(name, params)
         check_input(name, x, min_rank=1 + min_in_rank)
-        return spec_of(x)
+        return ArraySpec(tuple(x.shape), x.dtype)
 
     def check_dy(cache, dy):
         check_cache(name, cache, ActivationCache)

@@ -51,7 +51,6 @@ from funcnet._kernel import unchecked
 from funcnet.errors import (
     ArgumentError,
     ArrayTypeError,
-    FuncnetError,
     ShapeError,
     StructureError,
     describe,
@@ -76,11 +75,6 @@ class ArraySpec(NamedTuple):
     @property
     def ndim(self) -> int:
         return len(self.shape)
-
-
-def spec_of(x: Any) -> ArraySpec:
-    """The ``ArraySpec`` of an array (or of a spec)."""
-    return ArraySpec(tuple(x.shape), np.dtype(x.dtype))
 
 
 class Kernel(NamedTuple):
@@ -172,11 +166,6 @@ def init_state(layer: Layer, in_shape: Shape) -> Any:
     """The initial state of a stateful layer (``()`` for a layer without state)."""
     make = layer.initial_state
     return () if make is None else make(tuple(in_shape))
-
-
-def located(error: FuncnetError, where: str) -> FuncnetError:
-    """The same error type, its message prefixed with where it happened."""
-    return type(error)(f"{where}: {error}")
 
 
 # --- boundary checks shared by the layers (messages worded once, here) -----------------

@@ -11,7 +11,6 @@ from funcnet.layers._base import (
     check_train,
     checked_layer,
     init_state,
-    located,
     math_of,
 )
 from funcnet.random import key as make_key
@@ -78,7 +77,7 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             try:
                 p, shape = layer.init(k, shape)
             except FuncnetError as e:
-                raise located(e, where[i]) from e
+                raise type(e)(f"{where[i]}: {e}") from e
             params.append(p)
         return tuple(params), tuple(shape)
 
@@ -103,7 +102,7 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             try:
                 x, cache = forwards[i](params[i], x, **layer_extras(i, extras, keys))
             except FuncnetError as e:  # only a layer checked as it runs raises these
-                raise located(e, where[i]) from e
+                raise type(e)(f"{where[i]}: {e}") from e
             caches.append(cache)
             if "state" in layers[i].takes:
                 states[i] = cache.state
@@ -134,7 +133,7 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             try:
                 spec = layers[i].kernel.check(params[i], spec, **args)
             except FuncnetError as e:
-                raise located(e, where[i]) from e
+                raise type(e)(f"{where[i]}: {e}") from e
         if "train" in takes:  # after the layers, which name themselves in the message
             check_train(name, extras.get("train"))
         return spec if ahead == n else None
@@ -151,7 +150,7 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             try:
                 last.check_dy(cache.caches[-1], dy)
             except FuncnetError as e:
-                raise located(e, where[-1]) from e
+                raise type(e)(f"{where[-1]}: {e}") from e
 
     def initial_state(in_shape):
         states, shape = [], in_shape

@@ -30,10 +30,8 @@ NCHW = "(batch, channels, height, width)"
 
 
 class Conv2dCache(NamedTuple):
-    """What conv2d's backward needs: the patches, the weights as a matrix, the input shape.
-
-    ``cols`` is (N * OH * OW, C * kh * kw), ``W`` is (C * kh * kw, out), ``x_shape`` (N, C, H, W).
-    """
+    """The patches ``cols`` (N * OH * OW, C * kh * kw), the weights as a matrix ``W``
+    (C * kh * kw, out) and ``x_shape`` (N, C, H, W)."""
 
     cols: Any
     W: Any

@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 
 from funcnet.errors import ArgumentError, require_probability
 from funcnet.layers._base import (
+    ArraySpec,
     Layer,
     check_cache,
     check_grad,
@@ -15,7 +16,6 @@ from funcnet.layers._base import (
     check_no_params,
     check_train,
     checked_layer,
-    spec_of,
 )
 from funcnet.random import bernoulli
 
@@ -82,7 +82,7 @@ def dropout(drop_prob: float) -> Layer:
                 raise ArgumentError(f"{name}: train=True needs a key to draw the mask; pass "
                                     "key=funcnet.random.key(seed) (split a fresh one each step)")
             check_key(name, key)
-        return spec_of(x)
+        return ArraySpec(tuple(x.shape), x.dtype)
 
     def check_dy(cache, dy):
         check_cache(name, cache, DropoutCache)

@@ -46,8 +46,6 @@ def _is_number(v: Any) -> bool:
 
 def _unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``g`` over the axes that broadcasting added or stretched, back to ``shape``."""
-    if np.shape(g) == tuple(shape):
-        return g
     xp = namespace(g)
     extra = len(np.shape(g)) - len(shape)
     if extra:

@@ -21,10 +21,8 @@ __all__ = ["max_pool2d", "MaxPoolCache"]
 
 
 class MaxPoolCache(NamedTuple):
-    """Where each window's maximum sat, and the input shape (N, C, H, W).
-
-    ``argmax`` (N, C, OH, OW) holds an index in 0 .. kh * kw - 1, in row-major window order.
-    """
+    """``argmax`` (N, C, OH, OW): where each window's maximum sat, an index in 0 .. kh * kw - 1
+    in row-major window order; ``x_shape`` (N, C, H, W)."""
 
     argmax: Any
     x_shape: tuple[int, int, int, int]

@@ -1,10 +1,8 @@
 """The array namespace of the inputs, and the few numeric constants kernels share.
 
-Kernels never call ``np.`` directly on their inputs: they ask ``namespace(x)``
-for the module that owns ``x`` (numpy for numpy arrays, ``jax.numpy`` for jax
-arrays and tracers) and do all their math through it. That is what lets
-``jax.grad`` differentiate, and ``jax.jit`` compile, the very code that
-training runs on numpy.
+Kernels never call ``np.`` directly on their inputs: they ask ``namespace(x)`` for the module
+that owns ``x`` (numpy, or ``jax.numpy`` for jax arrays and tracers) and do all their math
+through it, so that ``jax.grad`` and ``jax.jit`` take the very code training runs on numpy.
 """
 
 from __future__ import annotations
@@ -39,13 +37,12 @@ def namespace(*arrays: Any) -> ModuleType:
 def exp_limit(dtype: Any) -> float:
     """The largest ``|z|`` for which ``exp(z)`` and ``exp(-z)`` are both normal numbers.
 
-    Kernels clip exponents into ``[-limit, limit]`` so that ``exp`` neither
-    overflows nor underflows, even under ``np.seterr(all="raise")``. Beyond it
-    the true ``exp(-z)`` differs from the clipped one by less than
-    ``exp(-limit) = tiny**0.9`` (about 1e-277 for float64, 4e-35 for float32),
-    far below the rounding of any O(1) value it is added to. 0.9 of
-    ``-log(tiny)`` keeps headroom for the product with an upstream gradient:
-    about 638 for float64 and 79 for float32.
+    Kernels clip exponents into ``[-limit, limit]`` so that ``exp`` neither overflows nor
+    underflows, even under ``np.seterr(all="raise")``. Beyond it the true ``exp(-z)`` differs
+    from the clipped one by less than ``exp(-limit) = tiny**0.9`` (about 1e-277 for float64,
+    4e-35 for float32), far below the rounding of any O(1) value it is added to. 0.9 of
+    ``-log(tiny)`` keeps headroom for the product with an upstream gradient: about 638 for
+    float64 and 79 for float32.
 
     >>> round(exp_limit(np.float64))
     638

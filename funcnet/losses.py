@@ -130,9 +130,6 @@ def _checked_loss(name: str, forward: Callable, backward: Callable, check: Calla
                 LossKernel(forward, backward, check, (checked_forward, checked_backward)))
 
 
-# --- checks (they read pred's shape and dtype, and target's values) ----------------------
-
-
 def _check_pred(name: str, pred: Any) -> None:
     if not (hasattr(pred, "shape") and hasattr(pred, "dtype")
             and not isinstance(pred, np.generic)):
@@ -196,9 +193,6 @@ def _check_class_target(name: str, pred: Any, target: Any) -> None:
                                                              or target.max() >= classes):
         raise ShapeError(f"{name}: labels must lie in [0, {classes}), got values from "
                          f"{target.min()} to {target.max()}")
-
-
-# --- the math shared by the kernels ------------------------------------------------------
 
 
 def _is_labels(target: Any) -> bool:

@@ -131,8 +131,6 @@ class Field(str):
 
 def _marked(tree: Tree, path: Path) -> Path:
     """``path`` (as dm-tree gives it) with each NamedTuple field name made a ``Field``."""
-    if not any(isinstance(p, str) for p in path):
-        return path
     out, node = [], tree
     for p in path:
         named = isinstance(p, str) and _is_named(node)

@@ -1,7 +1,6 @@
-"""Elementwise activations (and softmax), each a parameterless layer.
+"""Elementwise activations (and softmax), each a parameterless layer (``params == ()``).
 
-All of them keep ``params == ()``, accept ``x`` of any shape with a leading
-batch axis, and return ``dx`` with the shape and dtype of ``dy``.
+Each takes ``x`` of any shape with a batch axis and returns ``dx`` of ``dy``'s shape and dtype.
 """
 
 from __future__ import annotations

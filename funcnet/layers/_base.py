@@ -78,16 +78,14 @@ class ArraySpec(NamedTuple):
 
 
 class Kernel(NamedTuple):
-    """A layer's math and its checks, written apart.
+    """A layer's math (``forward``, ``backward``: the protocol's, checking nothing) and checks.
 
-    ``forward`` and ``backward`` have the protocol's signatures and check nothing.
     ``check(params, x, **extras) -> ArraySpec`` raises an error naming the layer
     when the math cannot take ``x`` (an array or an ``ArraySpec``: only its shape
-    and dtype are read) and returns the spec of ``y``. ``check_dy(cache, dy)``
+    and dtype are read) and returns the spec of ``y``; ``check_dy(cache, dy)``
     raises unless ``dy`` fits the output that made ``cache``. ``entries`` are the
-    checked ``(forward, backward)`` built from this kernel: a layer whose own
-    function is no longer its entry (``layer._replace(backward=...)``) runs what
-    replaced it, not the kernel.
+    checked ``(forward, backward)`` built from it: a layer whose own function is
+    no longer its entry (``layer._replace(backward=...)``) runs that, not the kernel.
     """
 
     forward: Callable[..., tuple[Array, Any]]
@@ -98,10 +96,8 @@ class Kernel(NamedTuple):
 
 
 class Layer(NamedTuple):
-    """A layer: ``init``, ``forward``, ``backward``, and what callers must know of it.
-
-    See the module docstring (``funcnet.layers._base``) for every field.
-    """
+    """A layer: ``init``, ``forward``, ``backward``, and what callers must know of it (see
+    the module docstring of ``funcnet.layers._base`` for every field)."""
 
     init: Callable[[Any, Shape], tuple[Any, Shape]]
     forward: Callable[..., tuple[Array, Any]]

@@ -5,14 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from funcnet.errors import ArgumentError, ArrayTypeError, FuncnetError, StructureError, describe
-from funcnet.layers._base import (
-    Layer,
-    check_key,
-    check_train,
-    checked_layer,
-    init_state,
-    math_of,
-)
+from funcnet.layers._base import Layer, check_key, check_train, checked_layer, init_state, math_of
 from funcnet.random import key as make_key
 from funcnet.random import split
 
@@ -82,15 +75,10 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
         return tuple(params), tuple(shape)
 
     def layer_extras(i, extras, keys):
-        wants = layers[i].takes
-        args = {}
-        if "key" in wants:
-            args["key"] = keys.get(i)
-        if "train" in wants:
-            args["train"] = extras.get("train")
-        if "state" in wants:
-            args["state"] = extras["state"][i]
-        return args
+        given = {"key": keys.get(i), "train": extras.get("train")}
+        if "state" in layers[i].takes:
+            given["state"] = extras["state"][i]
+        return {extra: value for extra, value in given.items() if extra in layers[i].takes}
 
     def forward(params, x, **extras):
         caches, states = [], [()] * n

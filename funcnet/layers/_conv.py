@@ -26,9 +26,6 @@ from funcnet.layers._im2col import fold, out_hw, output_size, pair, spell, windo
 
 __all__ = ["conv2d", "Conv2dCache"]
 
-NCHW = "(batch, channels, height, width)"
-
-
 class Conv2dCache(NamedTuple):
     """The patches ``cols`` (N * OH * OW, C * kh * kw), the weights as a matrix ``W``
     (C * kh * kw, out) and ``x_shape`` (N, C, H, W)."""
@@ -127,7 +124,7 @@ def conv2d(out_channels: int, kernel_size: int | tuple[int, int],
         if W.ndim != 4 or W.shape[1:] != (*kernel, out_channels) or b.shape != (out_channels,):
             raise ShapeError(f"{name}: expected params {{'W': {W_spelt}, 'b': {b_spelt}}}, got W "
                              f"{tuple(W.shape)} and b {tuple(b.shape)}")
-        check_rank(name, x, 4, NCHW)
+        check_rank(name, x, 4, "(batch, channels, height, width)")
         n, channels, height, width = x.shape
         if channels != W.shape[0]:
             raise ShapeError(f"{name}: expected {W.shape[0]} input channels (x of shape "

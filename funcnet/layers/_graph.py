@@ -15,13 +15,7 @@ import numpy as np
 
 from funcnet._xp import namespace
 from funcnet.errors import ArrayTypeError, ShapeError, describe, is_array
-from funcnet.layers._base import (
-    ArraySpec,
-    Layer,
-    check_cache,
-    check_no_params,
-    checked_layer,
-)
+from funcnet.layers._base import ArraySpec, Layer, check_cache, check_no_params, checked_layer
 
 __all__ = ["mul", "add", "MulCache", "AddCache"]
 

@@ -49,11 +49,10 @@ def mlp(sizes: Sequence[int], activation: str | Layer = "relu", output: str | La
         raise ArgumentError(f"{who}: sizes must be a non-empty list of layer widths, "
                             f"got {sizes!r}")
     sizes = [require_positive_int(who, f"sizes[{i}]", s) for i, s in enumerate(sizes)]
-    act_name = activation if isinstance(activation, str) else "custom"
     hidden = activation_layer(activation, who=who)  # pure functions: one value serves every slot
     out = None if output is None else activation_layer(output, who=f"{who} output")
     if w_init is None:
-        w_init = initializers.he if act_name in ("relu", "leaky_relu") else initializers.xavier
+        w_init = initializers.he if activation in ("relu", "leaky_relu") else initializers.xavier
     layers: list[Layer] = []
     for i, width in enumerate(sizes):
         layers.append(dense(width, w_init=w_init, b_init=b_init, dtype=dtype))

@@ -1,15 +1,14 @@
 """Data sets: the notes' toy problems, the packaged digits, and MNIST-format (IDX) files.
 
-Every array is row-per-sample: ``x`` has shape ``(n, features)`` (or
-``(n, channels, height, width)`` for images), float64 unless ``dtype=np.float32``
-is asked for. Nothing here downloads anything: the toy sets are computed, the
-digits ship inside the package, and MNIST / Fashion-MNIST are read from a
-directory the user already has.
+Every array is row-per-sample: ``x`` has shape ``(n, features)``, or
+``(n, channels, height, width)`` for images; float64 unless ``dtype=np.float32`` is asked for.
+Nothing here downloads anything: the toy sets are computed, the digits ship inside the package,
+and MNIST / Fashion-MNIST are read from a directory the user already has.
 
-The digits (``funcnet/_data/digits.npz``) are scikit-learn's 8x8 handwritten
-digits (``sklearn.datasets.load_digits``, BSD-3-Clause), themselves the test
-part of the UCI "Optical Recognition of Handwritten Digits" set. To rebuild
-the file (tests check it equals scikit-learn's copy bit for bit)::
+The digits (``funcnet/_data/digits.npz``) are scikit-learn's 8x8 handwritten digits
+(``sklearn.datasets.load_digits``, BSD-3-Clause), themselves the test part of the UCI "Optical
+Recognition of Handwritten Digits" set. To rebuild the file (tests check it equals
+scikit-learn's copy bit for bit)::
 
     d = sklearn.datasets.load_digits()
     np.savez_compressed("funcnet/_data/digits.npz",
@@ -112,9 +111,8 @@ class Standardization(NamedTuple):
 def sine_regression(*, dtype: Any = np.float64) -> SineRegression:
     """Note 000's regression set: sin(x) on ``arange(0, 2π, 0.1)``, inputs scaled to (x − π)/π.
 
-    Returns:
-        ``SineRegression(x, t, raw_x)``: ``x`` (63, 1) in [-1, 1), ``t = sin(raw_x)`` (63, 1),
-        ``raw_x`` (63,) the unscaled inputs 0, 0.1, ..., 6.2 (always float64).
+    ``x`` (63, 1) in [-1, 1), ``t = sin(raw_x)`` (63, 1), and ``raw_x`` (63,) the unscaled
+    inputs 0, 0.1, ..., 6.2 (always float64).
     """
     dtype = _float_dtype("sine_regression", dtype)
     raw_x = np.arange(0, np.pi * 2, 0.1)
@@ -125,11 +123,9 @@ def sine_regression(*, dtype: Any = np.float64) -> SineRegression:
 def sine_boundary(*, dtype: Any = np.float64) -> Dataset:
     """Note 000's classification set: a 21x21 grid on [-1, 1]², split by y = sin(πx).
 
-    Points run x-major as in the note (``for x in X: for y in Y``, both
-    ``arange(-1.0, 1.1, 0.1)``); a point is class [0, 1] when y < sin(πx), else [1, 0].
-
-    Returns:
-        ``Dataset(x, t)``: points ``x`` (441, 2) and one-hot classes ``t`` (441, 2).
+    The points ``x`` (441, 2) run x-major as in the note (``for x in X: for y in Y``, both
+    ``arange(-1.0, 1.1, 0.1)``); the one-hot classes ``t`` (441, 2) are [0, 1] where
+    y < sin(πx), else [1, 0].
     """
     dtype = _float_dtype("sine_boundary", dtype)
     grid = np.arange(-1.0, 1.1, 0.1)
@@ -142,8 +138,7 @@ def sine_boundary(*, dtype: Any = np.float64) -> Dataset:
 def xor(*, dtype: Any = np.float64) -> Dataset:
     """Note 002's XOR problem, one sample per row (the note's 2x4 X and 1x4 Y, transposed).
 
-    Returns:
-        ``Dataset(x, t)``: ``x`` (4, 2) rows (0,0), (0,1), (1,0), (1,1); ``t`` (4, 1) = 0, 1, 1, 0.
+    ``x`` (4, 2) holds rows (0,0), (0,1), (1,0), (1,1) and ``t`` (4, 1) is 0, 1, 1, 0.
     """
     dtype = _float_dtype("xor", dtype)
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=dtype)
@@ -171,19 +166,16 @@ _IDX_TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(
 
 
 def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file (the MNIST format), raw or gzip-compressed, into a numpy array.
+    """Read an IDX file (the MNIST format), raw or gzip-compressed, into a new numpy array.
 
     The header is two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
     0x0D float32, 0x0E float64), the number of dimensions, then each dimension as a big-endian
     uint32. The data (big-endian) must fill the dimensions exactly. Gzip is recognised by its
     magic bytes, whatever the file is called. At most one byte past the claimed data is read,
     in bounded reads, so a longer file (or a gzip bomb) is refused without reading the rest.
-
-    Returns:
-        A new native-endian array of the header's shape and type.
+    The array is native-endian, of the header's shape and type.
 
     Raises:
-        ArgumentError: ``path`` is not a str or path object.
         DataError: the file is unreadable, corrupt, truncated, too long or not IDX.
     """
     if not isinstance(path, str | os.PathLike):
@@ -291,11 +283,8 @@ def fashion_mnist(directory: str | os.PathLike[str], *, images: bool = False,
 
 
 def one_hot(labels: Any, num_classes: int, dtype: Any = np.float64) -> np.ndarray:
-    """Integer class labels (any shape, values in [0, num_classes)) as one-hot rows.
-
-    Returns:
-        Array of shape ``labels.shape + (num_classes,)``: 1 at each label, 0 elsewhere.
-    """
+    """Integer class labels (any shape, values in [0, num_classes)) as one-hot rows: an array
+    of shape ``labels.shape + (num_classes,)``, 1 at each label and 0 elsewhere."""
     require_array("one_hot", "labels", labels)
     if labels.dtype.kind not in "iu":
         raise ArrayTypeError(f"one_hot: expected integer labels, got {describe(labels)}")
@@ -354,15 +343,14 @@ def _floating(who: str, x: Any) -> np.ndarray:
 def standardizer(x: Any, *, per_feature: bool = True) -> Standardization:
     """Mean and standard deviation of ``x`` (n, ...) over axis 0, to pass to ``standardize``.
 
-    With ``per_feature=False``, one mean and one std over every value (what images
-    want: a stray pixel at the border, constant in the training set, is not blown
-    up), repeated to the per-feature shape. A constant feature gets std 1 (and its
-    own value as mean), so it becomes exactly 0. The statistics have x's float dtype
-    (float64 for integer input).
+    With ``per_feature=False``, one mean and one std over every value (what images want: a
+    stray pixel at the border, constant in the training set, is not blown up), repeated to the
+    per-feature shape. A constant feature gets std 1 (and its own value as mean), so it becomes
+    exactly 0. The statistics have x's float dtype (float64 for integer input).
 
     Raises:
-        NonFiniteError: ``x`` holds a NaN or an infinity (the message names the row
-            and feature of the first).
+        NonFiniteError: ``x`` holds a NaN or an infinity (the message names the first's row
+            and feature).
 
     >>> stats = standardizer(np.array([[0.0, 2.0], [2.0, 4.0]]), per_feature=False)
     >>> stats.mean.tolist(), stats.std.tolist()

@@ -1,10 +1,9 @@
 """Initializers: each is a function ``(key, shape, dtype=float64) -> array``.
 
-``zeros``, ``ones``, ``xavier`` and ``he`` are initializers themselves;
-``normal(std)`` and ``constant(value)`` build one. Weight shapes put the
-output units last, ``(fan_in..., fan_out)``: a dense ``W`` is
-``(in_features, out_features)`` and ``fan_in`` is the product of every axis
-but the last.
+``zeros``, ``ones``, ``xavier`` and ``he`` are initializers themselves; ``normal(std)`` and
+``constant(value)`` build one. Weight shapes put the output units last,
+``(fan_in..., fan_out)``: a dense ``W`` is ``(in_features, out_features)`` and ``fan_in`` is
+the product of every axis but the last.
 
 >>> from funcnet.random import key
 >>> W = normal(0.01)(key(0), (2, 3))

@@ -1,11 +1,10 @@
 """Explicit random keys: counter-based, splittable, and never global.
 
-A key is a read-only array of two ``uint64`` words: the key of a Philox
-counter-based generator. Every sampler takes a key and returns the same
-numbers for the same key on every run and every machine; nothing here reads
-or writes numpy's global generator. A key is meant to be used once: split it
-to get fresh keys for separate uses. Every draw makes its own generator from
-its key, so no draw leaves state behind, in any thread.
+A key is a read-only array of two ``uint64`` words: the key of a Philox counter-based
+generator. Every sampler takes a key and returns the same numbers for the same key on every run
+and every machine; nothing here reads or writes numpy's global generator. A key is meant to be
+used once: split it to get fresh keys for separate uses. Every draw makes its own generator
+from its key, so no draw leaves state behind, in any thread.
 
 >>> k = key(0)
 >>> k_init, k_data = split(k)
@@ -47,8 +46,7 @@ def _is_int(value: Any) -> bool:
 
 
 def is_key(value: Any) -> bool:
-    """True when ``value`` looks like a key made by this module (or that key as a jax array,
-    which ``split`` and ``bernoulli`` also take: see "the same draws on a jax key")."""
+    """True for a key made here, or that key as a jax array (``split`` and ``bernoulli``)."""
     return is_array(value) and value.dtype == np.uint64 and tuple(value.shape) == (2,)
 
 

@@ -29,10 +29,9 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
     before as its ``dy``. If any layer takes a ``key``, ``train`` or ``state``,
     the composition takes them too: it splits the key between the layers that
     take one, passes ``train`` on, and carries a tuple of per-layer states.
-
     Its forward checks the input against every layer's params before any math
-    runs. A layer without a kernel cannot say its output shape ahead of time:
-    from it on, each layer checks itself as it runs.
+    runs, up to the first layer without a kernel (which cannot say its output
+    shape ahead of time); from it on, each layer checks itself as it runs.
 
     >>> import numpy as np
     >>> from funcnet.layers import dense, relu

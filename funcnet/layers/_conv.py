@@ -136,9 +136,8 @@ def conv2d(out_channels: int, kernel_size: int | tuple[int, int],
 
     def check_dy(cache, dy):
         check_cache(name, cache, Conv2dCache)
-        n, _, height, width = cache.x_shape
-        oh, ow = out_hw((height, width), kernel, stride, padding)
-        check_grad(name, dy, (n, out_channels, oh, ow))
+        oh, ow = out_hw(cache.x_shape[2:], kernel, stride, padding)
+        check_grad(name, dy, (cache.x_shape[0], out_channels, oh, ow))
 
     return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy,
                          skips_dx=True)

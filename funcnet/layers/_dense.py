@@ -65,8 +65,7 @@ def dense(out_dim: int, *, w_init: initializers.Initializer = initializers.xavie
         return init_weights(f"{name}.init", key, w_init, b_init, (in_dim, out_dim),
                             dtype), (out_dim,)
 
-    # dot, as the textbook writes these products: numpy's matmul takes a slow path for
-    # the outer product x.T @ dy of a batch of one
+    # dot, as the textbook writes it: numpy's matmul is slow on x.T @ dy for a batch of one
     def forward(params, x):
         W, b = params["W"], params["b"]
         return namespace(x, W).dot(x, W) + b, DenseCache(x, W)

@@ -1,9 +1,8 @@
 """The two-input nodes of a computational graph (note 001): multiply and add.
 
-Their input is a pair ``(x, y)`` and their gradient a pair ``(dx, dy)``; they
-work on plain numbers and on arrays. When ``x`` and ``y`` broadcast to a
-larger shape, each gradient is summed back to its input's shape, because a
-value used in many places gets the sum of the gradients from each use.
+Their input is a pair ``(x, y)`` of numbers or arrays and their gradient a pair
+``(dx, dy)``. Where ``x`` and ``y`` broadcast, each gradient is summed back to its
+input's shape: a value used in many places gets the sum of the gradients of each use.
 """
 
 from __future__ import annotations

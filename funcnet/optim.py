@@ -53,10 +53,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from funcnet import tree
+from funcnet._kernel import unchecked
 from funcnet._xp import namespace
 from funcnet.errors import (
     ArgumentError,
     ArrayTypeError,
+    ShapeError,
     StructureError,
     describe,
     is_array,
@@ -65,19 +67,48 @@ from funcnet.errors import (
 )
 
 __all__ = [
-    "Optimizer", "SgdState", "MomentumState", "NesterovState", "AdagradState", "RmspropState",
-    "AdamState", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "constant",
-    "step_decay", "exponential", "cosine", "CONSTRUCTORS", "SCHEDULES",
+    "Optimizer", "OptimizerKernel", "math_of", "SgdState", "MomentumState", "NesterovState",
+    "AdagradState", "RmspropState", "AdamState", "sgd", "momentum", "nesterov", "adagrad",
+    "rmsprop", "adam", "constant", "step_decay", "exponential", "cosine", "CONSTRUCTORS",
+    "SCHEDULES",
 ]
 
 Tree = Any
 Schedule = Callable[[int], float]
 
 
+class OptimizerKernel(NamedTuple):
+    """An optimizer's math apart from its checks.
+
+    ``update(grads, state, params) -> (new_params, new_state)`` is the rule mapped
+    over the trees: nothing checked, nothing sealed or cast, the leaves as the rule
+    computes them.
+    ``entry`` is the checked ``update`` built around it; see ``math_of``.
+    """
+    update: Callable[[Tree, Any, Tree], tuple[Tree, Any]]
+    entry: Callable[[Tree, Any, Tree], tuple[Tree, Any]]
+
+
 class Optimizer(NamedTuple):
-    """An optimizer: ``init(params) -> state``, ``update(grads, state, params)``."""
+    """An optimizer: ``init(params) -> state``, ``update(grads, state, params)``.
+
+    ``update`` checks its arguments and returns sealed (read-only) trees.
+    ``kernel`` (optional) holds the same update without the checks, for a caller
+    that checked params and state once and tests the result (``fit`` does, per
+    epoch); ``Optimizer(init, update)`` from two plain functions has none.
+    """
     init: Callable[[Tree], Any]
     update: Callable[[Tree, Any, Tree], tuple[Tree, Any]]
+    kernel: OptimizerKernel | None = None
+
+
+def math_of(optimizer: Optimizer) -> Callable[[Tree, Any, Tree], tuple[Tree, Any]]:
+    """The unchecked update of an optimizer: its kernel's while ``update`` is still the
+    checked entry built from it (a replaced ``update`` is what runs), else ``update``."""
+    kernel = optimizer.kernel
+    if kernel is None:
+        return optimizer.update
+    return unchecked((optimizer.update,), (kernel.update,), (kernel.entry,))[0]
 
 
 class SgdState(NamedTuple):
@@ -191,32 +222,36 @@ def _check(who: str, name: str, state_type: type, grads: Tree, state: Any,
     for label, other in zip(("grads", *(f"state.{f}" for f in state_type._fields[1:])),
                             (grads, *state[1:]), strict=True):
         tree.assert_same_structure(params, other, who=who, actual_name=label)
-        for i, o in enumerate(tree.leaves(other)):
+        for i, (W, o) in enumerate(zip(tree.leaves(params), tree.leaves(other), strict=True)):
             if not (hasattr(o, "shape") and hasattr(o, "dtype")):  # numpy scalars pass
                 raise ArrayTypeError(f"{who}: {label} at {tree.leaf_path(params, i, 'params')} "
                                      f"must be an array, got {describe(o)}")
-        tree.assert_same_shapes(params, other, who=who, actual_name=label, check_dtype=True)
+            if o.shape != W.shape or o.dtype != W.dtype:
+                what = (f"shape {o.shape}, expected {W.shape}" if o.shape != W.shape
+                        else f"dtype {o.dtype}, expected {W.dtype}")
+                raise ShapeError(f"{who}: {label} at {tree.leaf_path(params, i, 'params')} "
+                                 f"has {what}")
 
 
-def _fits(W: Any, g: Any, slots: tuple) -> bool:
-    """``W`` is a float array, and ``g`` and every slot are arrays of its shape and dtype."""
-    dtype = getattr(W, "dtype", None)
-    if dtype is None or dtype.kind != "f" or isinstance(W, np.generic):
-        return False
-    for x in (g, *slots):
-        if getattr(x, "shape", None) != W.shape or getattr(x, "dtype", None) != dtype:
-            return False
-    return True
+def _sealed(params: Tree, new: Tree) -> Tree:
+    """``new``, a tree like params, as read-only arrays of params' dtypes (a 0-d result
+    stays an array; a traced rate's upcast is undone)."""
+    return tree.freeze(_lift(lambda W, n: namespace(W).asarray(n, dtype=W.dtype), params, new),
+                       copy=False)
 
 
-def _new_leaf(W: Any, value: Any) -> Any:
-    """A freshly computed ``value`` as an array of W's dtype, sealed if a numpy array
-    (``asarray`` keeps a 0-d result an array, and undoes an upcast by a traced rate)."""
-    if type(value) is not np.ndarray or value.dtype != W.dtype:
-        value = namespace(W).asarray(value, dtype=W.dtype)
-    if type(value) is np.ndarray:
-        value.setflags(write=False)
-    return value
+def _lift(f: Callable[..., Any], node: Any, *others: Any) -> Any:
+    """``f`` at every leaf of ``node``, with the leaves of ``others`` at the same places:
+    trees that were checked to have ``node``'s structure (dicts, tuples, lists and
+    NamedTuples; anything else is a leaf)."""
+    kind = type(node)
+    if kind is dict:
+        return {k: _lift(f, node[k], *[o[k] for o in others]) for k in node}
+    if kind is tuple or kind is list:
+        return kind([_lift(f, *nodes) for nodes in zip(node, *others, strict=True)])
+    if isinstance(node, tuple):  # a NamedTuple
+        return kind(*[_lift(f, *nodes) for nodes in zip(node, *others, strict=True)])
+    return f(node, *others)
 
 
 def _clip(grads: Tree, max_norm: float) -> Tree:
@@ -232,8 +267,8 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Callable[.
                weight_decay: float = 0.0, decoupled: bool = False,
                decay_mask: Callable | None = None, max_grad_norm: float | None = None) -> Optimizer:
     """The Optimizer applying ``rule(W, g, *slots, lr, t) -> (W, *slots)`` at every leaf, the
-    slots being the state's trees. ``update`` walks params, grads and those trees together
-    once (``tree.map`` checks their structure, ``_fits`` each leaf) and seals what it builds."""
+    slots being the state's trees. The kernel runs the options and the rule over the trees;
+    ``update`` checks its arguments, runs the kernel and seals what it built."""
     rate = learning_rate if callable(learning_rate) else _real(learning_rate)
     if rate is None or not (callable(rate) or math.isfinite(rate) and rate >= 0):
         raise ArgumentError(f"{name}: learning_rate must be a finite number >= 0 or a schedule "
@@ -246,15 +281,14 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Callable[.
                             f"None, got {describe(decay_mask)}")
     if max_grad_norm is not None:
         max_grad_norm = _number(name, "max_grad_norm", max_grad_norm, positive=True)
-    who, fields = f"{name}.update", state_type._fields
-    names = ("params", "grads", *(f"state.{field}" for field in fields[1:]))
+    who, n_trees = f"{name}.update", len(state_type._fields)  # params, then the slot trees
 
     def init(params):
         _check_params(f"{name}.init", params)
         count = np.zeros((), np.int64)
         count.setflags(write=False)
         return state_type(count, *(tree.freeze(tree.zeros_like(params), copy=False)
-                                   for _ in fields[1:]))
+                                   for _ in range(n_trees - 1)))
 
     def decays(params):
         """Which leaves weight decay touches: a tree of bools like params."""
@@ -267,46 +301,36 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Callable[.
             flags.append(bool(chosen))
         return tree.unflatten_as(params, flags)
 
-    def update(grads, state, params):
-        count = state.count if type(state) is state_type else None
-        if max_grad_norm is not None or weight_decay or not (
-                is_array(count) and count.ndim == 0 and count.dtype.kind in "iu"):
-            _check(who, name, state_type, grads, state, params)  # options read grads early
+    def kernel(grads, state, params):
+        count = state.count
         lr = _rate_at(name, rate, count)
-        concrete = isinstance(count, _CONCRETE)
-        t = int(count) + 1 if concrete else count + 1
+        t = int(count) + 1 if isinstance(count, _CONCRETE) else count + 1
         if max_grad_norm is not None:
             grads = _clip(grads, max_grad_norm)
         if weight_decay:
             mask = decays(params)
         if weight_decay and not decoupled:
-            grads = tree.map(lambda g, W, d: g + weight_decay * W if d else g, grads, params, mask)
-        new_slots: list[list] = [[] for _ in fields[1:]]  # each state tree's new leaves
-
-        def step(W, g, *slots):
-            if not _fits(W, g, slots):
-                _check(who, name, state_type, grads, state, params)
-                raise StructureError(f"{who}: params, grads and state must be trees of dicts, "
-                                     f"tuples, lists and NamedTuples holding arrays")
-            new = rule(W, g, *slots, lr, t)  # (W, *slots)
-            for i, leaves in enumerate(new_slots, 1):
-                leaves.append(_new_leaf(W, new[i]))
-            return _new_leaf(W, new[0])
-
-        # tree.map calls step in leaves order, the order unflatten_as reads new_slots in
-        new_params = tree.map(step, params, grads, *state[1:], who=who, names=names)
+            grads = _lift(lambda g, W, d: g + weight_decay * W if d else g, grads, params, mask)
+        new = _lift(lambda W, g, *slots: rule(W, g, *slots, lr, t), params, grads, *state[1:])
         if weight_decay and decoupled:
-            new_params = tree.map(lambda new, W, d: _new_leaf(W, new - lr * weight_decay * W)
-                                  if d else new, new_params, params, mask)
-        if concrete:
-            t = np.array(t, np.int64)
-            t.setflags(write=False)
-        return new_params, state_type(t, *(tree.unflatten_as(params, leaves)
-                                           for leaves in new_slots))
+            new = _lift(lambda W, d, n: (n[0] - lr * weight_decay * W, *n[1:]) if d else n,
+                        params, mask, new)
+
+        def tree_at(i):  # the new params (0) or a new slot tree
+            return _lift(lambda W, n: n[i], params, new)
+
+        count = np.array(t, np.int64) if isinstance(t, int) else t
+        return tree_at(0), state_type(count, *(tree_at(i) for i in range(1, n_trees)))
+
+    def update(grads, state, params):
+        _check(who, name, state_type, grads, state, params)
+        new_params, (count, *slots) = kernel(grads, state, params)
+        return _sealed(params, new_params), state_type(
+            tree.freeze(count, copy=False), *(_sealed(params, s) for s in slots))
 
     init.__qualname__ = init.__name__ = f"{name}.init"
     update.__qualname__ = update.__name__ = f"{name}.update"
-    return Optimizer(init, update)
+    return Optimizer(init, update, OptimizerKernel(kernel, update))
 
 
 # --- the optimizers: each is its rule ------------------------------------------------------

@@ -57,6 +57,7 @@ from funcnet.layers import init_state as layer_init_state
 from funcnet.losses import Loss
 from funcnet.losses import math_of as loss_math_of
 from funcnet.optim import Optimizer
+from funcnet.optim import math_of as update_math_of
 
 __all__ = [
     "History",
@@ -337,7 +338,8 @@ def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer, *, checked: bool,
     ``threshold``: as ``accuracy_threshold``; None measures no accuracy.
     """
     check_finite = checked if check_finite is None else check_finite
-    pass_fn, update = forward_backward_fn(net, loss, checked=checked), optimizer.update
+    pass_fn = forward_backward_fn(net, loss, checked=checked)
+    update = optimizer.update if checked else update_math_of(optimizer)
 
     def step(params, opt_state, x, y, key, model_state, where):
         try:
@@ -566,32 +568,48 @@ def _epoch_steps(config: Config, state: TrainState, *, checked: bool) -> EpochRe
     return EpochResult(params, opt_state, model_state, step, losses, next_key, accuracies)
 
 
-def replay_failed_epoch(config: Config, state: TrainState) -> NonFiniteError:
-    """The error for an epoch that produced a NaN or inf, naming its step and parameter path.
+def replay_failed_epoch(config: Config, state: TrainState,
+                        cause: Exception | None = None) -> Exception:
+    """The error for an epoch that failed unchecked, naming its step and what went wrong.
 
     The epoch is replayed from ``state`` (a run is a pure function of it) with
-    every check on, which stops at the first non-finite loss or gradient. The
-    error's ``state`` is ``state``: the last state of the run that was finite.
+    every check on, which raises at the first step a check refuses (the layer,
+    loss or optimizer names itself) and stops at the first non-finite loss or
+    gradient: that ``NonFiniteError`` is returned, its ``state`` the last state
+    of the run that was finite. If the replay passes, ``cause`` (what the
+    unchecked epoch raised) is returned, or an error saying it did not reproduce.
     """
     try:
         _epoch_steps(config, state, checked=True)
     except NonFiniteError as e:
         error = e
     else:
+        if cause is not None:
+            return cause
         error = NonFiniteError(f"run_epoch: epoch {state.epoch} produced non-finite values "
                                f"that a checked replay did not reproduce")
     error.state = state
     return error
 
 
+def _layout(params: Any, opt_state: Any) -> list[tuple]:
+    """The shape and dtype of every leaf of params and the optimizer state."""
+    return [(np.shape(a), a.dtype) for a in tree.leaves((params, opt_state))]
+
+
 def _run_checked_config_epoch(config: Config, state: TrainState) -> TrainState:
-    """One epoch of a configuration already checked: the kernels, a finite loss per step."""
+    """One epoch of a configuration already checked: the kernels and the optimizer's
+    unchecked update, a finite loss per step; at the end, finite params of unchanged
+    shapes and dtypes (sealed then), else the epoch is replayed with every check."""
     try:
         done = _epoch_steps(config, state, checked=False)
-    except NonFiniteError:  # numpy raised on a floating-point error (np.seterr)
-        done = None
-    if done is None or not tree.all_finite(done.params):
+    except Exception as cause:  # a kernel failed on something a check would have named
+        raise replay_failed_epoch(config, state, cause) from None
+    if (done is None or not tree.all_finite(done.params)
+            or _layout(done.params, done.opt_state) != _layout(state.params, state.opt_state)):
         raise replay_failed_epoch(config, state)
+    done = done._replace(params=tree.freeze(done.params, copy=False),
+                         opt_state=tree.freeze(done.opt_state, copy=False))
     return finish_epoch(config, state, done)
 
 

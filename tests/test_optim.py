@@ -132,7 +132,7 @@ def test_registry_covers_every_optimizer():
     assert set(optim.CONSTRUCTORS) == set(REGISTRY), "add the missing optimizer to REGISTRY"
     public = {n for n in optim.__all__ if callable(getattr(optim, n))
               and n[0].islower() and getattr(optim, n) not in optim.SCHEDULES.values()}
-    assert public == set(optim.CONSTRUCTORS)
+    assert public == set(optim.CONSTRUCTORS) | {"math_of"}  # math_of: the protocol's helper
 
 
 # --- first steps against the textbook ------------------------------------------------------
@@ -805,3 +805,38 @@ def test_update_returns_fresh_arrays_and_sets_no_attributes(name):
     for leaf in ftree.leaves((new, new_state)):
         assert not any(np.shares_memory(leaf, x) for x in given)
     assert not vars(opt.init) and not vars(opt.update)
+
+
+# --- the kernel: update without its checks ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("options", [{}, {"weight_decay": 0.1, "decoupled": True},
+                                     {"max_grad_norm": 0.5}])
+def test_the_kernel_computes_what_update_computes(name, options):
+    """optim.math_of(opt) is update's math: bitwise the same numbers, three steps on, on
+    params of two float dtypes; update alone checks, casts and seals."""
+    opt = make(name, **options)
+    kernel = optim.math_of(opt)
+    assert kernel is opt.kernel.update and kernel is not opt.update
+    for params in (_two_layouts()[0], ftree.map(np.float32, _two_layouts()[0])):
+        checked = unchecked = (params, opt.init(params))
+        for _ in range(3):
+            grads = ftree.map(lambda w: 0.3 * w + 0.1, checked[0])
+            checked = opt.update(grads, checked[1], checked[0])
+            unchecked = kernel(grads, unchecked[1], unchecked[0])
+            assert_bitwise_equal(checked, unchecked, f"{name} kernel")
+        assert ftree.is_frozen(checked) and not ftree.is_frozen(unchecked)
+    with pytest.raises(ShapeError, match=rf"{name}.update: grads at params\[0\]\['W'\] has shape"):
+        opt.update(ftree.map(lambda w: w[None], params), opt.init(params), params)
+
+
+def test_math_of_runs_a_replaced_update():
+    """The kernel stands in for update only while update is the optimizer's own."""
+    sgd = optim.sgd(0.1)
+
+    def update(grads, state, params):
+        return sgd.update(grads, state, params)
+
+    assert optim.math_of(sgd._replace(update=update)) is update
+    assert optim.math_of(optim.Optimizer(sgd.init, update)) is update

@@ -88,7 +88,7 @@ ALLOWED = {
     "init": {"random", "errors"},
     "layers": {"tree", "random", "init", "errors", "_xp", "_kernel"},
     "losses": {"tree", "errors", "_xp", "_kernel"},
-    "optim": {"tree", "errors", "_xp"},
+    "optim": {"tree", "errors", "_xp", "_kernel"},
     "check": {"layers", "losses", "tree", "random", "errors", "_xp"},
     "data": {"errors", "random"},
     "io": {"tree", "errors", "_files"},

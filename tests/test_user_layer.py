@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from funcnet import layers, losses, optim, random, train
-from funcnet.errors import ArgumentError
+from funcnet.errors import ArgumentError, ShapeError
 
 
 class NoisyCache(NamedTuple):
@@ -86,3 +86,55 @@ def test_a_replaced_backward_is_what_runs_not_the_kernel():
     train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), epochs=1, batch_size=4,
               key=random.key(0), progress=False)
     assert seen == [True]
+
+
+def bias_with_db_of_shape(shape_of_db):
+    """``y = x + b`` whose backward (a user's bug) returns db reshaped to ``shape_of_db(n)``."""
+
+    def init(key, in_shape):
+        return {"b": np.zeros(in_shape[-1])}, tuple(in_shape)
+
+    def forward(params, x):
+        return x + params["b"], None
+
+    def backward(cache, dy):
+        db = dy.sum(axis=0)
+        return dy, {"b": np.resize(db, shape_of_db(db.size))}
+
+    return layers.Layer(init, forward, backward, name="bias")
+
+
+@pytest.mark.parametrize("shape_of_db, shape", [
+    (lambda n: (1, n), r"\(1, 3\)"),  # broadcasts: b would silently become (1, 3)
+    (lambda n: (n + 2,), r"\(5,\)"),  # does not broadcast: numpy's own error, unless caught
+])
+def test_fit_names_a_users_gradient_of_the_wrong_shape(shape_of_db, shape):
+    """fit runs the optimizer unchecked; a gradient that changed a parameter's shape, or made
+    the update fail, is named by the checked replay, not kept or left to numpy."""
+    net = layers.serial(bias_with_db_of_shape(shape_of_db), layers.dense(1))
+    params, _ = net.init(random.key(0), (3,))
+    x, y = np.ones((4, 3)), np.zeros((4, 1))
+    with pytest.raises(ShapeError, match=rf"sgd.update: grads at params\[0\]\['b'\] has shape "
+                                         rf"{shape}, expected \(3,\)"):
+        train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), epochs=2, batch_size=2,
+                  key=random.key(0), progress=False)
+
+
+def test_fit_runs_a_users_own_update():
+    """An optimizer from two plain functions, and one whose update was replaced, run as
+    written: fit takes the kernel only while update is the optimizer's own."""
+    seen = []
+    sgd = optim.sgd(0.1)
+
+    def update(grads, state, params):
+        seen.append(True)
+        return sgd.update(grads, state, params)
+
+    net = layers.serial(layers.dense(1))
+    params, _ = net.init(random.key(0), (3,))
+    data = (np.ones((4, 3)), np.zeros((4, 1)))
+    for opt in (optim.Optimizer(sgd.init, update), sgd._replace(update=update)):
+        seen.clear()
+        train.fit(net, losses.mse(), opt, params, data, epochs=1, batch_size=2,
+                  key=random.key(0), progress=False)
+        assert seen == [True, True]

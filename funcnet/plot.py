@@ -340,8 +340,7 @@ def computational_graph(nodes: Sequence[Mapping[str, Any]], edges: Sequence[Mapp
                             tuple((start + end) / 2), xytext=(0, dy), textcoords="offset points",
                             ha="center", va=va, color=color, fontsize=STYLE["label_size"],
                             gid=gid)
-    pad = np.array([1.2, 0.8])
-    low, high = xy.min(axis=0) - pad, xy.max(axis=0) + pad
+    low, high = xy.min(axis=0) - (1.2, 0.8), xy.max(axis=0) + (1.2, 0.8)
     ax.set_xlim(low[0], high[0])
     ax.set_ylim(low[1], high[1])
     ax.set_aspect("equal")
@@ -350,8 +349,8 @@ def computational_graph(nodes: Sequence[Mapping[str, Any]], edges: Sequence[Mapp
                  fontsize=STYLE["title_size"])
     key = [Line2D([], [], color=STYLE["forward"], label="value (above the arrow)"),
            Line2D([], [], color=STYLE["gradient"], label="gradient (below the arrow)")]
-    fig.legend(handles=key,
-               loc="outside lower center", ncols=2, fontsize=STYLE["small_size"], frameon=False)
+    fig.legend(handles=key, loc="outside lower center", ncols=2, fontsize=STYLE["small_size"],
+               frameon=False)
     return fig
 
 
@@ -360,9 +359,8 @@ def gradient_check_report(rows: Sequence[tuple[str, float | None, float | None]]
                           title: str | None = None) -> Figure:
     """Relative error of each parameter's gradient against ``jax.grad`` and finite differences.
 
-    Horizontal bars on a log axis, a group per row, each tolerance a dashed line;
-    a bar over its tolerance is hatched. An error of zero is drawn at
-    ``LOG_FLOOR`` and the x label says so.
+    Horizontal bars on a log axis, hatched over their tolerance (a dashed line);
+    an error of zero is drawn at ``LOG_FLOOR`` and the x label says so.
 
     Args:
         rows: a non-empty list of ``(label, error_vs_jax, error_vs_numerical)``,

@@ -78,11 +78,17 @@ def keyed_params(seed):
 def scalar_hidden_bias(optimizer):
     """The note's dB1 as a gradient transformation: the hidden-bias gradient (per unit,
     already summed over the samples) is replaced by its sum, given to every unit."""
-    def update(grads, state, params):
+    def summed(grads):
         hidden = grads[0]
-        summed = np.full_like(hidden["b"], hidden["b"].sum())
-        return optimizer.update(({**hidden, "b": summed}, *grads[1:]), state, params)
-    return optim.Optimizer(optimizer.init, update)
+        return ({**hidden, "b": np.full_like(hidden["b"], hidden["b"].sum())}, *grads[1:])
+
+    def update(grads, state, params):
+        return optimizer.update(summed(grads), state, params)
+
+    def kernel(grads, state, params):
+        return optim.math_of(optimizer)(summed(grads), state, params)
+
+    return optim.Optimizer(optimizer.init, update, optim.OptimizerKernel(kernel, update))
 
 
 def gradient_descent(net, loss, optimizer, params, x, t, iterations):
@@ -90,17 +96,18 @@ def gradient_descent(net, loss, optimizer, params, x, t, iterations):
     step) kept every RECORD_EVERY iterations. Equal, bit for bit, to ``train.fit`` with
     ``batch_size=4, shuffle=False``, without fit's per-epoch bookkeeping. As in fit, the
     configuration is checked once (one checked ``train_step``), the steps then run the
-    kernels and test the loss, and a non-finite loss is stepped again with every check,
-    for an error naming the iteration and the parameter."""
+    kernels (the layers', the loss's and the optimizer's) and test the loss, and a
+    non-finite loss is stepped again with every check, for an error naming the iteration
+    and the parameter."""
     opt_state, trace = optimizer.init(params), []
     train.train_step(net, loss, optimizer, params, opt_state, x, t)  # the checks, once
-    grad_fn = train.gradient_fn(net, loss, checked=False)
+    grad_fn, update = train.gradient_fn(net, loss, checked=False), optim.math_of(optimizer)
     for i in range(iterations):
         value, grads, _ = grad_fn(params, x, t, None, ())
         if not math.isfinite(value):
             train.train_step(net, loss, optimizer, params, opt_state, x, t,
                              where=f"iteration {i}")
-        params, opt_state = optimizer.update(grads, opt_state, params)
+        params, opt_state = update(grads, opt_state, params)
         if i % RECORD_EVERY == 0:
             trace.append(float(value))
     return params, trace

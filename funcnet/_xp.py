@@ -7,6 +7,7 @@ through it, so that ``jax.grad`` and ``jax.jit`` take the very code training run
 
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 from typing import Any
 
@@ -26,14 +27,15 @@ def namespace(*arrays: Any) -> ModuleType:
     'numpy'
     """
     for a in arrays:
+        if isinstance(a, np.ndarray | np.generic):
+            continue
         get = getattr(a, "__array_namespace__", None)
-        if get is not None and not isinstance(a, np.ndarray | np.generic):
-            xp = get()
-            if xp is not np:
-                return xp
+        if get is not None and get() is not np:
+            return get()
     return np
 
 
+@functools.cache  # a constant per dtype, which kernels ask for at every call
 def exp_limit(dtype: Any) -> float:
     """The largest ``|z|`` for which ``exp(z)`` and ``exp(-z)`` are both normal numbers.
 

@@ -74,10 +74,14 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
         return tuple(params), tuple(shape)
 
     def layer_extras(i, extras, keys):
+        """The keywords layer i takes: its own key, the train flag, its own state."""
+        wants = layers[i].takes
+        if not wants:
+            return {}
         given = {"key": keys.get(i), "train": extras.get("train")}
-        if "state" in layers[i].takes:
+        if "state" in wants:
             given["state"] = extras["state"][i]
-        return {extra: value for extra, value in given.items() if extra in layers[i].takes}
+        return {extra: value for extra, value in given.items() if extra in wants}
 
     def forward(params, x, **extras):
         caches, states = [], [()] * n

@@ -1,32 +1,18 @@
 """Training as a fold: ``fit`` is ``functools.reduce(run_epoch, range(epochs), state)``.
 
-    state = init_state(net, optimizer, params, key)          # a TrainState
-    final = reduce(lambda s, _: run_epoch(config, s), range(epochs), state)
+Each epoch splits the state's key into the next epoch's key, one for shuffling
+and one for the layers that draw random numbers (dropout), so a run is a pure
+function of (config, seed): two runs with one seed are bitwise equal, and a run
+resumed from a checkpoint goes on as if it had never stopped. A step computes
+the loss and gradients with the hand-written ``net.backward`` and applies the
+optimizer.
 
-Each epoch splits the state's key into a fresh key for the next epoch, one
-for shuffling and one for the layers that draw random numbers (dropout), so a
-run is a pure function of (config, seed): two runs with one seed give bitwise
-equal params and history, and a run resumed from a checkpoint continues
-exactly as if it had never stopped.
-
-A step computes the loss and the gradients with the HAND-WRITTEN backward
-(``net.backward``; jax is never used here) and applies the optimizer.
-
-Checks run once. ``run_epoch`` and ``fit`` check the data, the net and the
-loss before the first step (``check_config``); the steps then run the layers'
-kernels and test only that each loss is finite. A NaN or inf replays the
-epoch with every check on, and the ``NonFiniteError`` names the epoch, the
-step and the parameter path. ``train_step``, the one-step API, checks fully.
-
-An epoch runner is a value: ``fit(..., runner=funcnet.jit.epoch_runner)``
-compiles the epochs; it splits keys with ``epoch_keys`` and records history
-with ``finish_epoch``, as the numpy ``epoch_runner`` does.
-
-History is plain data (tuples of numbers and arrays). Observers and the
-progress bar watch the fold; they receive each new state and cannot change it.
-``fit(..., stop_when=...)`` may end the fold after any epoch, and ``fit``
-returns the state so far (early stopping); an exception from an observer ends
-``fit`` with that exception.
+Checks run once: ``fit`` and ``run_epoch`` check the data, net and loss
+(``check_config``); the steps then run the kernels and test only that each loss
+is finite. A NaN or inf replays the epoch with every check on, and the
+``NonFiniteError`` names the epoch, step and parameter path. ``train_step``
+checks fully. ``fit(..., runner=funcnet.jit.epoch_runner)`` compiles the epochs.
+Observers, ``stop_when`` and the progress bar watch the fold and cannot change it.
 """
 
 from __future__ import annotations
@@ -60,44 +46,22 @@ from funcnet.optim import Optimizer
 from funcnet.optim import math_of as update_math_of
 
 __all__ = [
-    "History",
-    "TrainState",
-    "Config",
-    "StepResult",
-    "Evaluation",
-    "EpochResult",
-    "minibatches",
-    "init_state",
-    "gradient_fn",
-    "forward_backward_fn",
-    "value_and_grad",
-    "train_step",
-    "check_config",
-    "epoch_keys",
-    "run_epoch",
-    "epoch_runner",
-    "finish_epoch",
-    "replay_failed_epoch",
-    "fit",
-    "evaluate",
-    "predict",
-    "accuracy",
-    "accuracy_threshold",
+    "History", "TrainState", "Config", "StepResult", "Evaluation", "EpochResult", "minibatches",
+    "init_state", "gradient_fn", "forward_backward_fn", "value_and_grad", "train_step",
+    "check_config", "epoch_keys", "run_epoch", "epoch_runner", "finish_epoch",
+    "replay_failed_epoch", "fit", "evaluate", "predict", "accuracy", "accuracy_threshold",
     "batch_accuracy",
 ]
 
 
 class History(NamedTuple):
-    """What a run recorded, epoch by epoch (all plain numbers and arrays).
+    """What a run recorded, epoch by epoch (plain numbers and arrays).
 
-    ``loss`` is the mean of the epoch's minibatch losses. ``accuracy`` is, for a
-    classification loss, the mean of the minibatches' accuracies, each measured
-    on the predictions the training step made (in train mode, before that
-    step's update), as keras reports it; ``()`` for regression. ``val_loss`` and
-    ``val_accuracy`` are filled when validation data is given. Every
-    ``interval`` epochs (epoch index divisible by it, counting from 0) the
-    predictions on the snapshot inputs are kept in ``snapshots``, with the
-    epoch index in ``snapshot_epochs``.
+    ``loss``: the mean of the epoch's minibatch losses. ``accuracy`` (classification
+    only): the mean of each step's accuracy on its own train-mode predictions, before
+    its update, as keras reports it. ``val_*`` with validation data. ``snapshots``:
+    the predictions on the snapshot inputs at each epoch in ``snapshot_epochs`` (the
+    epoch indices divisible by the interval, from 0).
     """
 
     loss: tuple = ()
@@ -109,12 +73,9 @@ class History(NamedTuple):
 
 
 class TrainState(NamedTuple):
-    """Everything a run needs to go on: what a checkpoint holds.
-
-    ``epoch`` and ``step`` count completed epochs and optimizer steps;
-    ``model_state`` is the layers' state (batch norm's running statistics),
-    ``()`` for a network without any.
-    """
+    """Everything a run needs to go on: what a checkpoint holds. ``epoch`` and ``step``
+    count completed epochs and steps; ``model_state`` is the layers' state (batch norm's
+    running statistics), ``()`` for a network without any."""
 
     params: Any
     opt_state: Any
@@ -141,11 +102,8 @@ class Config(NamedTuple):
 
 
 class StepResult(NamedTuple):
-    """The outcome of one optimizer step.
-
-    ``accuracy``: the fraction of the minibatch the step's own forward pass
-    classified right, for a classification loss (else None).
-    """
+    """One optimizer step's outcome; ``accuracy``: the fraction of the minibatch its own
+    forward pass classified right, for a classification loss (else None)."""
 
     params: Any
     opt_state: Any
@@ -197,9 +155,9 @@ def minibatches(key: Any, x: Any, y: Any, batch_size: int, *, shuffle: bool = Tr
                 drop_last: bool = False) -> list[tuple[Any, Any]]:
     """Split ``(x, y)`` into minibatches: every sample exactly once per epoch.
 
-    The order is ``random.permutation(key, n)`` when ``shuffle`` (deterministic
-    in the key), else the data order. The last batch is smaller when
-    ``batch_size`` does not divide ``n``, unless ``drop_last``.
+    The order is ``random.permutation(key, n)`` when ``shuffle``, else the data
+    order. The last batch is smaller when ``batch_size`` does not divide ``n``,
+    unless ``drop_last``.
 
     Args:
       key: a ``funcnet.random`` key (unused when ``shuffle`` is False).
@@ -213,20 +171,15 @@ def minibatches(key: Any, x: Any, y: Any, batch_size: int, *, shuffle: bool = Tr
     >>> [b[0].ravel().tolist() for b in minibatches(None, xs, xs, 2, shuffle=False)]
     [[0.0, 1.0], [2.0, 3.0], [4.0]]
     """
-    who = "minibatches"
-    n = _check_data(who, x, y)
-    batch_size = _check_batch_size(who, batch_size, n)
-    if not shuffle:
-        if batch_size == n:
-            return [(x, y)]
-        stops = range(0, n - batch_size + 1 if drop_last else n, batch_size)
-        return [(x[i:i + batch_size], y[i:i + batch_size]) for i in stops]
-    order = random.permutation(key, n)
+    n = _check_data("minibatches", x, y)
+    batch_size = _check_batch_size("minibatches", batch_size, n)
     stops = range(0, n - batch_size + 1 if drop_last else n, batch_size)
-    if x.nbytes + y.nbytes <= _GATHER_ONCE_BYTES:  # one shuffled copy, then cheap slices
-        x, y = x[order], y[order]
-        return [(x[i:i + batch_size], y[i:i + batch_size]) for i in stops]
-    return [(x[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in stops]
+    if shuffle:
+        order = random.permutation(key, n)
+        if x.nbytes + y.nbytes > _GATHER_ONCE_BYTES:
+            return [(x[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in stops]
+        x, y = x[order], y[order]  # one shuffled copy, then cheap slices
+    return [(x[i:i + batch_size], y[i:i + batch_size]) for i in stops]
 
 
 # --- one step ----------------------------------------------------------------------------
@@ -249,13 +202,9 @@ def _apply(forward: Callable, takes: frozenset, params: Any, x: Any, *, train: b
 
 def gradient_fn(net: Layer, loss: Loss, *, checked: bool = True
                 ) -> Callable[..., tuple[Any, Any, Any]]:
-    """``grad_fn(params, x, y, key, model_state) -> (value, grads, model_state)``.
-
-    The gradient comes from the hand-written backward pass. ``checked``: through
-    the public forward and backward, which check their input; else through the
-    kernels alone, for a caller that has checked its configuration once
-    (``run_epoch``, the jit path).
-    """
+    """``grad_fn(params, x, y, key, model_state) -> (value, grads, model_state)``, by the
+    hand-written backward pass. ``checked``: through the public forward and backward;
+    else the kernels alone, for a caller that checked its configuration once."""
     pass_fn = forward_backward_fn(net, loss, checked=checked)
 
     def grad_fn(params, x, y, key, model_state):
@@ -305,13 +254,13 @@ def _where_text(where: Any) -> str:
 
 
 def _nonfinite_report(who: str, where: Any, value: Any, grads: Any, params: Any) -> str:
-    where = _where_text(where)
-    if not math.isfinite(float(value)):
+    where, value = _where_text(where), float(value)
+    if not math.isfinite(value):
         path = tree.first_nonfinite(params)
         if path is not None:
-            return (f"{who}: non-finite loss ({float(value)}) at {where}: "
+            return (f"{who}: non-finite loss ({value}) at {where}: "
                     f"{tree.path_str(path, 'params')} already holds NaN or inf")
-        return (f"{who}: non-finite loss ({float(value)}) at {where} with finite params: "
+        return (f"{who}: non-finite loss ({value}) at {where} with finite params: "
                 f"check the data and the loss (e.g. log of 0, a learning rate too large)")
     path = tree.first_nonfinite(grads)
     return (f"{who}: non-finite gradient at {where}, at "
@@ -365,9 +314,8 @@ def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_st
                check: bool = True, where: str = "a step") -> StepResult:
     """One optimizer step on one minibatch, through the public (checked) forward and backward.
 
-    With ``check`` (the default) a NaN or inf in the loss or in any gradient
-    raises ``NonFiniteError`` naming ``where`` and the parameter path, before
-    the update. ``accuracy`` in the result is measured for a classification loss.
+    With ``check``, a NaN or inf in the loss or any gradient raises ``NonFiniteError``
+    naming ``where`` and the parameter path, before the update.
     """
     step = _step_fn(net, loss, optimizer, checked=True, check_finite=check,
                     threshold=accuracy_threshold(loss, y))
@@ -376,11 +324,6 @@ def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_st
 
 
 # --- evaluation --------------------------------------------------------------------------
-
-
-def _on_logits(loss: Loss | None) -> str | None:
-    """The activation the loss applies to the output itself (see ``losses.Loss``), or None."""
-    return loss.on_logits if isinstance(loss, Loss) else None
 
 
 def predict(net: Layer, params: Any, x: Any, *, loss: Loss | None = None,
@@ -402,7 +345,7 @@ def predict(net: Layer, params: Any, x: Any, *, loss: Loss | None = None,
                       model_state=model_state)[0]
                for i in range(0, max(n, 1), size)]
     out = outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
-    fused = _on_logits(loss)
+    fused = loss.on_logits if isinstance(loss, Loss) else None
     if fused == "softmax":
         return softmax_fn(out, np)
     if fused == "sigmoid":
@@ -462,17 +405,13 @@ def accuracy(pred: Any, target: Any, *, threshold: float = 0.5) -> float:
     return float(batch_accuracy(pred, target, threshold))
 
 
-def _is_classification(loss: Loss, y: Any) -> bool:
-    return ((isinstance(loss, Loss) and loss.classification is True)
-            or np.asarray(y).dtype.kind in "iu")
-
-
 def accuracy_threshold(loss: Loss, y: Any) -> float | None:
     """The threshold ``accuracy`` uses for this loss's one-output predictions (0 on logits,
     else 0.5), or None when the loss and targets ``y`` are not a classification."""
-    if not _is_classification(loss, y):
+    is_loss = isinstance(loss, Loss)
+    if not (is_loss and loss.classification is True or np.asarray(y).dtype.kind in "iu"):
         return None
-    return 0.0 if _on_logits(loss) == "sigmoid" else 0.5
+    return 0.0 if is_loss and loss.on_logits == "sigmoid" else 0.5
 
 
 def evaluate(net: Layer, loss: Loss, params: Any, x: Any, y: Any, *, model_state: Any = (),
@@ -685,12 +624,9 @@ def _restore(loaded: Any, template: TrainState, path: str) -> TrainState:
     return TrainState(**fields)
 
 
-def _progress_default() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
-
-
 def _progress_bar(total: int, initial: int, enabled: bool | None):
-    if enabled is False or (enabled is None and not _progress_default()):
+    if enabled is False or (enabled is None and (not sys.stderr.isatty()
+                                                 or os.environ.get("CI"))):
         return None
     try:
         from tqdm.auto import tqdm
@@ -755,60 +691,6 @@ def _resume(who: str, state: TrainState, checkpoint_dir: Any, epochs: int) -> Tr
                             f"{state.epoch}, past epochs={epochs}; ask for at least "
                             f"{state.epoch} epochs or use another checkpoint_dir")
     return state
-
-
-def _metrics(state: TrainState) -> dict:
-    """What observers and the progress bar see of an epoch (its history holds it alone)."""
-    history = state.history
-    metrics = {"epoch": state.epoch, "loss": history.loss[-1]}
-    if history.accuracy:
-        metrics["accuracy"] = history.accuracy[-1]
-    if history.val_loss:
-        metrics["val_loss"] = history.val_loss[-1]
-    if history.val_accuracy:
-        metrics["val_accuracy"] = history.val_accuracy[-1]
-    return metrics
-
-
-class _Watch(NamedTuple):
-    """What watches ``fit``'s fold: observers, checkpoints, the progress bar, and the
-    ``stop_when`` test that may end it."""
-
-    observers: Sequence[Callable[[TrainState, dict], Any]]
-    checkpoint_dir: Any
-    checkpoint_every: int | None
-    keep: int | None
-    epochs: int
-    bar: Any
-    stop_when: Callable[[TrainState, dict], bool] | None = None
-
-
-def _after_epoch(watch: _Watch, new: TrainState,
-                 with_history: Callable[[TrainState], TrainState]) -> bool:
-    """Show an epoch to its watchers and return whether ``stop_when`` ends the run here.
-
-    Observers see the epoch first, then ``stop_when``; a checkpoint is due every
-    ``checkpoint_every`` epochs and at the last epoch, the one it stops at included.
-    """
-    metrics = _metrics(new)
-    whole = with_history(new) if watch.observers or watch.stop_when is not None else None
-    for observer in watch.observers:
-        observer(whole, dict(metrics))
-    stop = False
-    if watch.stop_when is not None:
-        stop = watch.stop_when(whole, dict(metrics))
-        if not isinstance(stop, bool | np.bool_):
-            raise ArgumentError(f"fit: stop_when must return True or False, got "
-                                f"{describe(stop)} after epoch {new.epoch}")
-        stop = bool(stop)
-    due = watch.checkpoint_every is not None and new.epoch % watch.checkpoint_every == 0
-    if watch.checkpoint_dir is not None and (due or stop or new.epoch == watch.epochs):
-        whole = with_history(new) if whole is None else whole
-        io.save_checkpoint(watch.checkpoint_dir, whole, whole.epoch, keep=watch.keep)
-    if watch.bar is not None:
-        watch.bar.update(1)
-        watch.bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k != "epoch"})
-    return stop
 
 
 def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[Any, Any], *,
@@ -888,34 +770,53 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
     if resume:
         state = _resume(who, state, checkpoint_dir, epochs)
     check_config(config, state)
-    watch = _Watch(observers, checkpoint_dir, checkpoint_every, keep_checkpoints, epochs,
-                   _progress_bar(epochs, state.epoch, progress), stop_when)
+    bar = _progress_bar(epochs, state.epoch, progress)
     # The history so far, one list per field. Each epoch runs on a state with an empty
     # history and its entries are appended here; the whole History is built only for
-    # what shows it: observers, a checkpoint, the final state.
+    # what shows it: observers, stop_when, a checkpoint, the final state.
     recorded = [list(field) for field in state.history]
 
     def with_history(current: TrainState) -> TrainState:
         return current._replace(history=History(*map(tuple, recorded)))
 
-    def step(current: TrainState) -> TrainState:
-        new = run(current._replace(history=History()))
-        for field, entries in zip(recorded, new.history, strict=True):
-            field.extend(entries)
-        return new
+    def after_epoch(new: TrainState) -> bool:
+        """Show an epoch to the observers, then stop_when, whose answer is returned; save a
+        checkpoint every checkpoint_every epochs and at the last (or stopping) epoch."""
+        metrics = {"epoch": new.epoch}
+        for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if getattr(new.history, name):  # this epoch's history alone
+                metrics[name] = getattr(new.history, name)[-1]
+        whole = with_history(new) if observers or stop_when is not None else None
+        for observer in observers:
+            observer(whole, dict(metrics))
+        stop = False if stop_when is None else stop_when(whole, dict(metrics))
+        if not isinstance(stop, bool | np.bool_):
+            raise ArgumentError(f"fit: stop_when must return True or False, got "
+                                f"{describe(stop)} after epoch {new.epoch}")
+        due = checkpoint_every is not None and new.epoch % checkpoint_every == 0
+        if checkpoint_dir is not None and (due or stop or new.epoch == epochs):
+            io.save_checkpoint(checkpoint_dir, with_history(new), new.epoch,
+                               keep=keep_checkpoints)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k != "epoch"})
+        return bool(stop)
 
-    # functools.reduce(step, epochs, state), written as a loop that stop_when can end
+    # functools.reduce(run, epochs, state), written as a loop that stop_when can end
     final = state
     try:
         for _ in range(epochs - state.epoch):
-            final = step(final)
-            if _after_epoch(watch, final, with_history):
+            new = run(final._replace(history=History()))
+            for field, entries in zip(recorded, new.history, strict=True):
+                field.extend(entries)
+            final = new
+            if after_epoch(final):
                 break
     except NonFiniteError as e:
         if isinstance(getattr(e, "state", None), TrainState):
             e.state = with_history(e.state)
         raise
     finally:
-        if watch.bar is not None:
-            watch.bar.close()
+        if bar is not None:
+            bar.close()
     return with_history(final)

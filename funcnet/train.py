@@ -376,10 +376,8 @@ def _accuracy_rule(pred: Any, target: Any) -> tuple[str | None, str]:
 
 def batch_accuracy(pred: Any, target: Any, threshold: float) -> Any:
     """``accuracy``'s fraction as a 0-d array of ``pred``'s namespace (numpy, or jax under
-    ``jax.jit``); None when the shapes fit none of its rules (decided from shapes alone).
-
-    The count of right answers over the count of samples: the same float64 on both
-    (jax averages booleans in float32)."""
+    ``jax.jit``), None when the shapes fit none of its rules: the count of right answers
+    over the count of samples, float64 on both (jax averages booleans in float32)."""
     rule, _ = _accuracy_rule(pred, target)
     if rule is None:
         return None
@@ -438,10 +436,7 @@ def init_state(net: Layer, optimizer: Optimizer, params: Any, key: Any,
 
 def check_config(config: Config, state: TrainState) -> None:
     """Check once what every step of an epoch would otherwise check: data, net and loss.
-
-    The net's checks run on the shape of one batch (no math), with the extras a
-    training step passes; the loss's checks see every target at once.
-    """
+    The net's checks run on one batch's shape (no math); the loss's see every target."""
     who = "run_epoch"
     n = _check_data(who, config.x, config.y)
     size = _check_batch_size(who, config.batch_size, n)
@@ -459,19 +454,15 @@ def check_config(config: Config, state: TrainState) -> None:
 def epoch_keys(key: Any) -> tuple[Any, Any, Any]:
     """An epoch's keys from the state's key: ``(next_key, order_key, layers_key)``.
 
-    ``order_key`` shuffles the data; ``layers_key`` is split into one key per
-    step for the layers that draw random numbers (dropout). Every epoch runner
-    splits the same way, so the numpy and jit paths draw the same order.
+    ``order_key`` shuffles the data; ``layers_key`` is split into a key per step for
+    the layers that draw (dropout). Every epoch runner splits so, as the numpy path.
     """
     return random.split(key, 3)
 
 
 class EpochResult(NamedTuple):
-    """What an epoch's steps produced, before the history records it.
-
-    ``accuracies``: each step's ``batch_accuracy`` for a classification loss
-    (``accuracy_threshold`` not None), else empty.
-    """
+    """What an epoch's steps produced, before the history records it; ``accuracies``:
+    each step's ``batch_accuracy`` for a classification loss, else empty."""
 
     params: Any
     opt_state: Any
@@ -511,12 +502,11 @@ def replay_failed_epoch(config: Config, state: TrainState,
                         cause: Exception | None = None) -> Exception:
     """The error for an epoch that failed unchecked, naming its step and what went wrong.
 
-    The epoch is replayed from ``state`` (a run is a pure function of it) with
-    every check on, which raises at the first step a check refuses (the layer,
-    loss or optimizer names itself) and stops at the first non-finite loss or
-    gradient: that ``NonFiniteError`` is returned, its ``state`` the last state
-    of the run that was finite. If the replay passes, ``cause`` (what the
-    unchecked epoch raised) is returned, or an error saying it did not reproduce.
+    The epoch is replayed from ``state`` with every check on: a check that refuses
+    raises (naming its layer, loss or optimizer); a non-finite loss or gradient gives
+    the ``NonFiniteError`` returned, its ``state`` the last finite one. If the replay
+    passes, ``cause`` (what the unchecked epoch raised) is returned, or an error
+    saying it did not reproduce.
     """
     try:
         _epoch_steps(config, state, checked=True)
@@ -555,11 +545,9 @@ def _run_checked_config_epoch(config: Config, state: TrainState) -> TrainState:
 def run_epoch(config: Config, state: TrainState) -> TrainState:
     """One pass over the data: shuffle, step through the minibatches, record history.
 
-    The configuration is checked once (``check_config``), then the steps run the
-    kernels and test only that each loss is finite, and the params once at the
-    end. If either is not, the epoch is replayed from its starting state with
-    every check on, and the ``NonFiniteError`` names the exact step and
-    parameter path; its ``state`` is the state this epoch started from.
+    The configuration is checked once (``check_config``); a non-finite loss or
+    params replay the epoch with every check on, and the ``NonFiniteError`` names
+    the step and parameter path, its ``state`` the one this epoch started from.
     """
     check_config(config, state)
     return _run_checked_config_epoch(config, state)
@@ -572,27 +560,22 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
 
 def finish_epoch(config: Config, state: TrainState, done: EpochResult) -> TrainState:
     """The state after an epoch whose steps produced ``done``: history recorded."""
-    net, loss = config.net, config.loss
-    params, model_state = done.params, done.model_state
-    history = state.history
-    history = history._replace(loss=(*history.loss, float(np.mean(done.losses))))
+    net, loss, params, model_state = config.net, config.loss, done.params, done.model_state
+    added = {"loss": float(np.mean(done.losses))}  # an entry per History field it fills
     if len(done.accuracies):
-        history = history._replace(
-            accuracy=(*history.accuracy, float(np.mean(done.accuracies))))
+        added["accuracy"] = float(np.mean(done.accuracies))
     if config.validation is not None:
-        xv, yv = config.validation
-        ev = evaluate(net, loss, params, xv, yv, model_state=model_state)
-        history = history._replace(val_loss=(*history.val_loss, ev.loss))
+        ev = evaluate(net, loss, params, *config.validation, model_state=model_state)
+        added["val_loss"] = ev.loss
         if ev.accuracy is not None:
-            history = history._replace(val_accuracy=(*history.val_accuracy, ev.accuracy))
-    if config.snapshot is not None:
-        inputs, interval = config.snapshot
-        if state.epoch % interval == 0:
-            # frozen (copied if writeable), so an observer cannot rewrite the history
-            pred = tree.freeze(predict(net, params, inputs, loss=loss, model_state=model_state))
-            history = history._replace(
-                snapshot_epochs=(*history.snapshot_epochs, state.epoch),
-                snapshots=(*history.snapshots, pred))
+            added["val_accuracy"] = ev.accuracy
+    if config.snapshot is not None and state.epoch % config.snapshot[1] == 0:
+        # frozen (copied if writeable), so an observer cannot rewrite the history
+        added["snapshot_epochs"] = state.epoch
+        added["snapshots"] = tree.freeze(predict(net, params, config.snapshot[0], loss=loss,
+                                                 model_state=model_state))
+    history = state.history._replace(**{name: (*getattr(state.history, name), entry)
+                                        for name, entry in added.items()})
     return TrainState(params, done.opt_state, done.next_key, state.epoch + 1, done.step,
                       history, model_state)
 
@@ -648,15 +631,13 @@ def _check_fit_options(who: str, x: Any, y: Any, epochs: Any, validation: Any, s
         if not np.all(np.isfinite(value)):
             raise NonFiniteError(f"{who}: {name} holds NaN or inf at row "
                                  f"{int(np.argwhere(~np.isfinite(value))[0][0])}")
+    for name, value, parts in (("validation", validation, "(x, y)"),
+                               ("snapshot", snapshot, "(inputs, interval)")):
+        if value is not None and not (isinstance(value, tuple | list) and len(value) == 2):
+            raise ArgumentError(f"{who}: {name} must be a pair {parts}, got {describe(value)}")
     if validation is not None:
-        if not (isinstance(validation, tuple | list) and len(validation) == 2):
-            raise ArgumentError(f"{who}: validation must be a pair (x, y), "
-                                f"got {describe(validation)}")
         _check_data(f"{who}(validation)", *validation)
     if snapshot is not None:
-        if not (isinstance(snapshot, tuple | list) and len(snapshot) == 2):
-            raise ArgumentError(f"{who}: snapshot must be a pair (inputs, interval), "
-                                f"got {describe(snapshot)}")
         inputs, interval = snapshot
         if not is_array(inputs):
             raise ArrayTypeError(f"{who}: snapshot inputs must be an array, "
@@ -671,12 +652,10 @@ def _check_fit_options(who: str, x: Any, y: Any, epochs: Any, validation: Any, s
     for i, observer in enumerate(observers):
         if not callable(observer):
             raise ArgumentError(f"{who}: observers[{i}] must be callable, got {describe(observer)}")
-    if runner is not None and not callable(runner):
-        raise ArgumentError(f"{who}: runner must be a function config -> run, "
-                            f"got {describe(runner)}")
-    if stop_when is not None and not callable(stop_when):
-        raise ArgumentError(f"{who}: stop_when must be a function (state, metrics) -> bool "
-                            f"or None, got {describe(stop_when)}")
+    for name, value, what in (("runner", runner, "a function config -> run"),
+                              ("stop_when", stop_when, "a function (state, metrics) -> bool")):
+        if value is not None and not callable(value):
+            raise ArgumentError(f"{who}: {name} must be {what} or None, got {describe(value)}")
 
 
 def _resume(who: str, state: TrainState, checkpoint_dir: Any, epochs: int) -> TrainState:
@@ -703,10 +682,9 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
         runner: Callable[[Config], Callable[[TrainState], TrainState]] | None = None,
         stop_when: Callable[[TrainState, dict], bool] | None = None,
         ) -> TrainState:
-    """Train for ``epochs`` epochs: a fold of ``run_epoch`` over the epochs.
+    """Train for ``epochs`` epochs (a fold of ``run_epoch``); return the final ``TrainState``.
 
     Args:
-      net, loss, optimizer: the model, its loss, and an ``optim`` optimizer.
       params: initial parameters (from ``net.init``).
       data: ``(x, y)`` numpy arrays with samples along axis 0.
       epochs: number of epochs (0 returns the initial state).
@@ -715,36 +693,29 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
       shuffle, drop_last: as ``minibatches``.
       validation: optional ``(x, y)`` evaluated after every epoch.
       snapshot: optional ``(inputs, interval)``: predictions kept every ``interval`` epochs.
-      observers: functions ``(state, metrics)`` called after each epoch; they only watch.
-        ``metrics`` holds ``epoch`` and the epoch's ``loss``, ``accuracy`` (classification),
+      observers: ``observer(state, metrics)`` after each epoch, only watching; ``metrics``
+        holds ``epoch`` and the epoch's ``loss``, ``accuracy`` (classification),
         ``val_loss`` and ``val_accuracy`` (with validation). An exception an observer
-        raises (``StopIteration`` included) ends ``fit`` with that exception, unchanged;
-        to end a run early and keep it, use ``stop_when``.
+        raises (``StopIteration`` included) ends ``fit`` with it; ``stop_when`` ends early.
       progress: a tqdm bar; default on at a terminal, off when the CI variable is set.
-      checkpoint_dir, checkpoint_every: save the state into ``checkpoint_dir`` every
-        ``checkpoint_every`` epochs, and always after the last epoch.
-      keep_checkpoints: how many checkpoints to keep (default all).
+      checkpoint_dir, checkpoint_every, keep_checkpoints: save the state into
+        ``checkpoint_dir`` every ``checkpoint_every`` epochs and after the last one,
+        keeping the newest ``keep_checkpoints`` (default all).
       resume: continue from the newest readable checkpoint in ``checkpoint_dir``.
-      runner: ``runner(config) -> run``, with ``run(state) -> state`` running one
-        epoch of a checked configuration; default ``train.epoch_runner`` (numpy).
-        ``funcnet.jit.epoch_runner`` runs each epoch's steps compiled by
-        ``jax.jit`` inside ``jax.lax.scan`` (needs jax): the same hand-written
-        forward, backward and update, so the result matches to rounding.
-      stop_when: early stopping: ``stop_when(state, metrics) -> bool``, called after
-        each epoch (after the observers, with what they get); True ends the run
-        there and ``fit`` returns that state, saving it first when
-        ``checkpoint_dir`` is given. ``state.history`` holds every epoch so far,
-        e.g. ``stop_when=lambda state, m: min(state.history.val_loss) <
-        min(state.history.val_loss[-5:])`` stops when the validation loss has not
-        improved for 5 epochs.
+      runner: ``runner(config) -> run``, ``run(state) -> state`` running one epoch of a
+        checked configuration; default ``train.epoch_runner`` (numpy).
+        ``funcnet.jit.epoch_runner`` compiles the epoch with ``jax.jit`` (needs jax): the
+        same hand-written forward, backward and update, matching to rounding.
+      stop_when: ``stop_when(state, metrics) -> bool`` after each epoch (after the
+        observers); True ends the run there, saving a checkpoint when ``checkpoint_dir``
+        is given. ``state.history`` holds every epoch so far: ``lambda state, m:
+        min(state.history.val_loss) < min(state.history.val_loss[-5:])`` stops when the
+        validation loss has not improved for 5 epochs.
 
     Raises:
       NonFiniteError: a loss or gradient became NaN or inf; the message names the
-        epoch, the step and the parameter path, and the error's ``state`` is the
-        last finite state of the run (its history included).
-
-    Returns:
-      The final ``TrainState`` (params, optimizer state, key, counters, history).
+        epoch, step and parameter path; the error's ``state`` is the run's last finite
+        state (its history included).
 
     >>> from funcnet import data, layers, losses, optim, random
     >>> d = data.xor()

@@ -271,6 +271,24 @@ def _keys(who: str, name: str, value: Mapping, required: set[str], optional: set
                             f"{sorted(required)} and optionally {sorted(optional)}")
 
 
+def _node_table(who: str, nodes: Sequence[Mapping[str, Any]],
+                edges: Sequence[Mapping[str, Any]]) -> dict:
+    """``{id: (label, pos, kind)}`` for a graph's nodes, after checking nodes and edges."""
+    table = {}
+    for i, node in enumerate(nodes):
+        _keys(who, f"nodes[{i}]", node, {"id", "label", "pos"}, {"kind"})
+        kind = node.get("kind", "op")
+        if kind not in ("op", "value"):
+            raise ArgumentError(f"{who}: nodes[{i}] kind must be 'op' or 'value', got {kind!r}")
+        table[node["id"]] = (str(node["label"]), np.asarray(node["pos"], dtype=np.float64), kind)
+    for i, edge in enumerate(edges):
+        _keys(who, f"edges[{i}]", edge, {"src", "dst"}, {"forward", "backward"})
+        for end in ("src", "dst"):
+            if edge[end] not in table:
+                raise ArgumentError(f"{who}: edges[{i}] {end} {edge[end]!r} is not a node id")
+    return table
+
+
 def computational_graph(nodes: Sequence[Mapping[str, Any]], edges: Sequence[Mapping[str, Any]],
                         *, title: str | None = None) -> Figure:
     """A small computational graph with each edge's value above it and its gradient below.
@@ -288,19 +306,7 @@ def computational_graph(nodes: Sequence[Mapping[str, Any]], edges: Sequence[Mapp
     Raises:
         ArgumentError: a missing or misspelt key, an unknown kind or node id.
     """
-    who = "computational_graph"
-    table = {}  # id -> (label, pos, kind)
-    for i, node in enumerate(nodes):
-        _keys(who, f"nodes[{i}]", node, {"id", "label", "pos"}, {"kind"})
-        kind = node.get("kind", "op")
-        if kind not in ("op", "value"):
-            raise ArgumentError(f"{who}: nodes[{i}] kind must be 'op' or 'value', got {kind!r}")
-        table[node["id"]] = (str(node["label"]), np.asarray(node["pos"], dtype=np.float64), kind)
-    for i, edge in enumerate(edges):
-        _keys(who, f"edges[{i}]", edge, {"src", "dst"}, {"forward", "backward"})
-        for end in ("src", "dst"):
-            if edge[end] not in table:
-                raise ArgumentError(f"{who}: edges[{i}] {end} {edge[end]!r} is not a node id")
+    table = _node_table("computational_graph", nodes, edges)
     xy = np.array([pos for _, pos, _ in table.values()])
     span = xy.max(axis=0) - xy.min(axis=0)
     fig = Figure(figsize=(float(np.clip(1.4 * span[0] + 3.0, 4.0, 12.0)),

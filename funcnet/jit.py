@@ -1,36 +1,21 @@
 """The jit path: funcnet's hand-written forward, backward and update, compiled by ``jax.jit``.
 
-Nothing here differentiates anything: the step is ``train.gradient_fn`` (the
-layers' and the loss's kernels: forward, loss, backward) followed by
-``optimizer.update`` — the very functions the numpy path runs — traced with
-jax arrays and compiled once. ``jax.grad`` is never called.
+Nothing here differentiates: the step is the layers' and the loss's kernels
+(``train.gradient_fn``) followed by ``optimizer.update``, the very functions the
+numpy path runs, traced with jax arrays and compiled once.
 
 - ``jit_step(net, loss, optimizer)`` compiles one step.
-- ``epoch_runner(config)`` runs a whole epoch as ONE compiled call: the
-  minibatches (the same permutation the numpy path draws from the state's
-  key) are gathered on the device and the steps run inside ``jax.lax.scan``;
-  a smaller last batch gets one more compiled step. ``train.fit(...,
-  runner=jit.epoch_runner)`` runs it, so history, validation, snapshots,
-  checkpoints and resume behave exactly as on the numpy path, and a NaN or inf
-  is reported as the numpy path reports it (the epoch is replayed there). The
-  training accuracy of a classification loss is measured inside the scan from
-  each step's own predictions, as the numpy path measures it. The compiled
-  epoch is kept for the same batching and an equal net, loss and optimizer
-  (the 32 most recent): equal as ``_program_key`` compares them, so a second
-  ``fit`` with a new ``optim.adam(1e-3)`` does not compile again.
-- It runs on whatever device jax uses by default (the CPU, or a GPU where one
-  is present) without code changes.
-- Every call here runs in jax's x64 mode, whatever the global setting
-  (``jax_enable_x64``): funcnet's state holds 64-bit integers (the
-  optimizer's step count) and float64 params must stay float64. float32
-  params and data stay float32 in that mode. Matrix products run at full
-  precision (a GPU would otherwise round float32 inputs to TF32).
-
-Layers that draw random numbers (dropout) train here with the numpy path's masks:
-the epoch's per-step keys are split on the host exactly as ``train`` splits them and
-scanned over with the batches, and ``funcnet.random.split``/``bernoulli`` compute
-numpy's Philox words from a traced key. ``jit_step``, which takes no key, refuses
-such a net.
+- ``epoch_runner(config)`` runs an epoch as ONE compiled call: the minibatches (the
+  numpy path's permutation, from the state's key) are gathered on the device and
+  the steps run inside ``jax.lax.scan``, a smaller last batch in one more step.
+  ``train.fit(..., runner=jit.epoch_runner)`` runs it, so history, validation,
+  checkpoints, training accuracy and NaN reports are the numpy path's. The
+  compiled epoch is kept (the 32 most recent) for the same batching and an equal
+  net, loss and optimizer as ``_program_key`` compares them: a second ``fit`` with
+  a new ``optim.adam(1e-3)`` does not compile again.
+- Layers that draw random numbers (dropout) get the numpy path's per-step keys,
+  scanned with the batches; ``jit_step``, which takes no key, refuses them.
+- Everything runs in jax's x64 mode on jax's default device (CPU or GPU).
 
 >>> from funcnet import layers, losses, optim, random
 >>> net, opt = layers.mlp([4, 2]), optim.sgd(0.1)
@@ -45,6 +30,7 @@ such a net.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import types
 from collections.abc import Callable
@@ -82,13 +68,10 @@ def _jax():
 def _x64():
     """jax's x64 mode and full-precision matrix products for this block.
 
-    The jit path always traces, runs and converts in these modes. With x64 off, jax
-    truncates 64-bit integers to 32 bits: the optimizer's int64 step count would come
-    back as int32 (a warning, a second trace, and a ``lax.scan`` carry whose dtype
-    changes, which jax refuses), and float64 params would silently run in float32.
-    Matrix products run at ``"highest"`` precision: on a GPU jax's default lets a
-    float32 product round its inputs to TF32 (10 bits of mantissa), and the jit path
-    must give the numpy path's numbers to float32 rounding.
+    Without x64, jax truncates the optimizer's int64 step count to int32 (a carry
+    whose dtype changes, which ``lax.scan`` refuses) and runs float64 params in
+    float32. On a GPU jax's default precision rounds float32 products' inputs to TF32;
+    ``"highest"`` keeps the numpy path's numbers to float32 rounding.
     """
     jax, _ = _jax()
     modes = contextlib.ExitStack()
@@ -130,18 +113,14 @@ def _named_tracer_errors(who: str):
             f"{ARRAY_VALUE_RULE}") from e
 
 
-def _refuse_keyed(net: Any, who: str) -> None:
-    if "key" in net.takes:
-        raise ArgumentError(f"{who}: this network has a layer that draws random numbers "
-                            f"(dropout) and jit_step takes no key; train it with "
-                            f"fit(..., runner=jit.epoch_runner)")
-
-
 def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
     """A compiled ``step(params, opt_state, x, y, model_state=()) -> (params, opt_state,
     model_state, loss)``; pass arrays from ``to_device``."""
     jax, _ = _jax()
-    _refuse_keyed(net, "jit_step")
+    if "key" in net.takes:
+        raise ArgumentError("jit_step: this network has a layer that draws random numbers "
+                            "(dropout) and jit_step takes no key; train it with "
+                            "fit(..., runner=jit.epoch_runner)")
     grad_fn = gradient_fn(net, loss, checked=False)
 
     @jax.jit
@@ -160,8 +139,6 @@ def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
 class _Identity:
     """A value that equals only itself, whatever its own ``__eq__`` says (and so is
     hashable even when the value is not); it keeps the value alive while it is a key."""
-
-    __slots__ = ("value",)
 
     def __init__(self, value: Any):
         self.value = value
@@ -235,36 +212,23 @@ def _cell_value(cell: Any) -> Any:
         return _EMPTY_CELL
 
 
+@dataclasses.dataclass(frozen=True)
 class _Program:
-    """A net, loss and optimizer as the compiled-epoch cache's key: equal to another
-    when their ``_program_key`` is, so an equal program is compiled once."""
-
-    __slots__ = ("net", "loss", "optimizer", "key", "hash")
-
-    def __init__(self, net: Any, loss: Any, optimizer: Any):
-        self.net, self.loss, self.optimizer = net, loss, optimizer
-        self.key = _program_key((net, loss, optimizer))
-        self.hash = hash(self.key)
-
-    def __eq__(self, other: Any) -> bool:
-        return isinstance(other, _Program) and self.key == other.key
-
-    def __hash__(self) -> int:
-        return self.hash
+    """A net, loss and optimizer as the compiled-epoch cache's key: equal (and hashed) by
+    their ``_program_key`` alone, so an equal program is compiled once."""
+    key: Any
+    parts: tuple = dataclasses.field(compare=False)
 
 
 @functools.lru_cache(maxsize=32)
 def _compiled_epoch(program: _Program, full: int, size: int, rest: int,
                     threshold: float | None) -> Callable[..., tuple]:
-    """The jitted epoch for this program and batching, built once: a second ``fit`` of an
-    equal net, loss and optimizer reuses jax's compiled program instead of compiling anew.
-
-    ``threshold``: as ``train.accuracy_threshold``; with one, each step's
-    ``train.batch_accuracy`` comes back beside its loss.
-    """
+    """The jitted epoch for this program and batching, built once. ``threshold``: as
+    ``train.accuracy_threshold``; with one, each step's ``train.batch_accuracy`` comes
+    back beside its loss."""
     jax, jnp = _jax()
-    pass_fn, update = forward_backward_fn(program.net, program.loss, checked=False), \
-        program.optimizer.update
+    net, loss, optimizer = program.parts
+    pass_fn, update = forward_backward_fn(net, loss, checked=False), optimizer.update
 
     def body(carry, batch):
         params, opt_state, model_state = carry
@@ -297,7 +261,8 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
     n, size = len(config.x), config.batch_size
     full = n // size
     rest = 0 if config.drop_last else n - full * size
-    epoch = _compiled_epoch(_Program(net, loss, optimizer), full, size, rest,
+    parts = (net, loss, optimizer)
+    epoch = _compiled_epoch(_Program(_program_key(parts), parts), full, size, rest,
                             accuracy_threshold(loss, config.y))
 
     with _x64():

@@ -63,7 +63,6 @@ class History(NamedTuple):
     the predictions on the snapshot inputs at each epoch in ``snapshot_epochs`` (the
     epoch indices divisible by the interval, from 0).
     """
-
     loss: tuple = ()
     accuracy: tuple = ()
     val_loss: tuple = ()
@@ -76,7 +75,6 @@ class TrainState(NamedTuple):
     """Everything a run needs to go on: what a checkpoint holds. ``epoch`` and ``step``
     count completed epochs and steps; ``model_state`` is the layers' state (batch norm's
     running statistics), ``()`` for a network without any."""
-
     params: Any
     opt_state: Any
     key: Any
@@ -88,7 +86,6 @@ class TrainState(NamedTuple):
 
 class Config(NamedTuple):
     """What stays fixed during a run: the model, the data and the epoch's settings."""
-
     net: Layer
     loss: Loss
     optimizer: Optimizer
@@ -104,7 +101,6 @@ class Config(NamedTuple):
 class StepResult(NamedTuple):
     """One optimizer step's outcome; ``accuracy``: the fraction of the minibatch its own
     forward pass classified right, for a classification loss (else None)."""
-
     params: Any
     opt_state: Any
     model_state: Any
@@ -115,7 +111,6 @@ class StepResult(NamedTuple):
 
 class Evaluation(NamedTuple):
     """Loss and accuracy on a data set (accuracy None for regression targets)."""
-
     loss: float
     accuracy: float | None
 
@@ -153,19 +148,10 @@ _GATHER_ONCE_BYTES = 64 * 2**20
 
 def minibatches(key: Any, x: Any, y: Any, batch_size: int, *, shuffle: bool = True,
                 drop_last: bool = False) -> list[tuple[Any, Any]]:
-    """Split ``(x, y)`` into minibatches: every sample exactly once per epoch.
-
-    The order is ``random.permutation(key, n)`` when ``shuffle``, else the data
-    order. The last batch is smaller when ``batch_size`` does not divide ``n``,
-    unless ``drop_last``.
-
-    Args:
-      key: a ``funcnet.random`` key (unused when ``shuffle`` is False).
-      x, y: arrays with samples along axis 0, of equal length n.
-      batch_size: between 1 and n.
-
-    Returns:
-      A list of ``(x_batch, y_batch)`` pairs.
+    """Split ``(x, y)``, n samples along axis 0, into ``(x_batch, y_batch)`` pairs: every
+    sample exactly once, in the order ``random.permutation(key, n)`` when ``shuffle``,
+    else the data order. The last batch is smaller when ``batch_size`` (1 to n) does
+    not divide n, unless ``drop_last``.
 
     >>> xs = np.arange(5.0)[:, None]
     >>> [b[0].ravel().tolist() for b in minibatches(None, xs, xs, 2, shuffle=False)]
@@ -237,11 +223,8 @@ def forward_backward_fn(net: Layer, loss: Loss, *, checked: bool = True
 
 def value_and_grad(net: Layer, loss: Loss, params: Any, x: Any, y: Any, *, key: Any = None,
                    model_state: Any = ()) -> tuple[Any, Any, Any]:
-    """The loss and its gradient w.r.t. params, by the hand-written backward pass (checked).
-
-    Returns:
-      ``(value, grads, new_model_state)``; ``grads`` has params' structure.
-    """
+    """``(value, grads, new_model_state)``: the loss and its gradient w.r.t. params (a tree
+    like params), by the hand-written backward pass (checked)."""
     return gradient_fn(net, loss)(params, x, y, key, model_state)
 
 
@@ -463,7 +446,6 @@ def epoch_keys(key: Any) -> tuple[Any, Any, Any]:
 class EpochResult(NamedTuple):
     """What an epoch's steps produced, before the history records it; ``accuracies``:
     each step's ``batch_accuracy`` for a classification loss, else empty."""
-
     params: Any
     opt_state: Any
     model_state: Any

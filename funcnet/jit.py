@@ -154,18 +154,16 @@ _NUMBERS = (type(None), bool, int, float, complex, str, bytes)
 
 
 def _program_key(value: Any) -> Any:
-    """A hashable value equal for two values that compute the same thing: what the
-    program ``jax.jit`` traces from a net, loss and optimizer depends on.
+    """A hashable value, equal for two values that compute the same thing (what the
+    program ``jax.jit`` traces from a net, loss and optimizer depends on).
 
-    A function is its code, its module's globals (by identity), its defaults, its
-    attributes and the values its closure holds, each compared so in turn: two
-    ``optim.adam(1e-3)`` give equal keys and ``optim.adam(2e-3)`` another. Numbers,
-    strings, dtypes and arrays compare by type and value (floats by their bits);
-    tuples, lists, dicts, sets and NamedTuples by type and entries; bound methods
-    and ``functools.partial`` by their parts; anything else (a module, a class, an
-    object of the user's) by identity. As pickle does, a container or function met
-    again is written as a reference to its first visit, so shared parts are walked
-    once and a closure that holds its own function ends.
+    A function is its code, its globals (by identity), defaults, attributes and closure
+    values, each compared so in turn: two ``optim.adam(1e-3)`` are equal, and unequal to
+    ``optim.adam(2e-3)``. Numbers, strings, dtypes and arrays compare by type and value
+    (floats by their bits); containers and NamedTuples by type and entries; methods and
+    ``functools.partial`` by their parts; anything else by identity. A container or
+    function met again is a reference to its first visit (as in pickle), so a closure
+    that holds its own function ends.
     """
     visits: dict[int, int] = {}  # id of a container or function -> its visit number
     held = []  # what those ids belong to, alive until the walk ends (no id is reused)

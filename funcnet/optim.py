@@ -8,33 +8,27 @@ returns ``Optimizer(init, update)``:
 
 ``params`` is a pytree of float arrays; ``grads`` has exactly its structure,
 shapes and dtypes. ``state`` is a NamedTuple of arrays only (it saves to an
-``.npz`` as it is): ``count``, a 0-d int64 holding the number of updates done,
-then one tree like params per moving quantity (a velocity, a sum of squares).
-Nothing is mutated; the new params and state come back frozen (read-only), in
-params' dtype. Leaf math goes through the leaves' namespace, so ``update`` also
+``.npz`` as it is): ``count``, a 0-d int64 of the updates done, then a tree like
+params per moving quantity (a velocity, a sum of squares). Nothing is mutated;
+new params and state come back read-only, in params' dtype, and ``update`` also
 runs on jax arrays and under ``jax.jit``.
 
 An optimizer is its rule at one leaf, ``rule(W, g, *slots, lr, t) -> (W, *slots)``,
-as the textbook ("Deep Learning from Scratch", ch. 6) writes it, with ``t``
-counting this update from 1 and a slot per state tree; one shared lift,
-``_optimizer``, maps it over the trees (see there).
+as the textbook ("Deep Learning from Scratch", ch. 6) writes it, ``t`` counting
+this update from 1; ``_optimizer`` lifts it over the trees. ``learning_rate`` is a
+number >= 0 or a schedule, a function of the step (updates done before this one)
+giving the rate (``constant``, ``step_decay``, ``exponential``, ``cosine``).
+Every constructor takes the same keyword options, chained around the rule so:
 
-``learning_rate`` is a number >= 0 or a schedule: a function of the step (the
-number of updates done before this one, so 0 on the first) giving the rate;
-``constant``, ``step_decay``, ``exponential`` and ``cosine`` build them. Every
-constructor takes the same keyword ``options``, small pieces that the lift chains
-around the rule in this order (``_optimizer`` has their defaults):
-
-1. ``max_grad_norm``: clip by the global norm of the whole gradient tree,
-   ``g <- g * min(1, max_grad_norm / norm(g))``.
+1. ``max_grad_norm``: ``g <- g * min(1, max_grad_norm / norm(g))``, the global norm.
 2. ``weight_decay`` with ``decoupled=False`` (L2): ``g <- g + weight_decay W``.
 3. The optimizer's own rule.
 4. ``weight_decay`` with ``decoupled=True`` (AdamW): ``W <- W - lr weight_decay W``
    with ``W`` the params before this update.
 
-Weight decay touches only the leaves ``decay_mask(path, leaf)`` selects; by
-default those with ``ndim >= 2`` (weights, not biases). A hyperparameter out of
-range raises ``ArgumentError`` when the optimizer or schedule is made.
+Weight decay touches the leaves ``decay_mask(path, leaf)`` selects, by default
+those with ``ndim >= 2`` (weights, not biases). A hyperparameter out of range
+raises ``ArgumentError`` when the optimizer or schedule is made.
 
 >>> opt = sgd(0.1)
 >>> w = np.array([1.0, -2.0])
@@ -78,25 +72,18 @@ Schedule = Callable[[int], float]
 
 
 class OptimizerKernel(NamedTuple):
-    """An optimizer's math apart from its checks.
-
-    ``update(grads, state, params) -> (new_params, new_state)`` is the rule mapped
-    over the trees: nothing checked, nothing sealed or cast, the leaves as the rule
-    computes them.
-    ``entry`` is the checked ``update`` built around it; see ``math_of``.
-    """
+    """An optimizer's math apart from its checks: ``update`` is the rule mapped over the
+    trees, nothing checked, sealed or cast; ``entry`` the checked ``update`` built around
+    it (see ``math_of``)."""
     update: Callable[[Tree, Any, Tree], tuple[Tree, Any]]
     entry: Callable[[Tree, Any, Tree], tuple[Tree, Any]]
 
 
 class Optimizer(NamedTuple):
-    """An optimizer: ``init(params) -> state``, ``update(grads, state, params)``.
-
-    ``update`` checks its arguments and returns sealed (read-only) trees.
-    ``kernel`` (optional) holds the same update without the checks, for a caller
-    that checked params and state once and tests the result (``fit`` does, per
-    epoch); ``Optimizer(init, update)`` from two plain functions has none.
-    """
+    """An optimizer: ``init(params) -> state``, ``update(grads, state, params)``, which
+    checks its arguments and returns read-only trees. ``kernel``: the same update
+    unchecked, for a caller that checks once and tests the result (``fit``, per epoch);
+    ``Optimizer(init, update)`` from two plain functions has none."""
     init: Callable[[Tree], Any]
     update: Callable[[Tree, Any, Tree], tuple[Tree, Any]]
     kernel: OptimizerKernel | None = None

@@ -263,11 +263,10 @@ def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer, *, checked: bool,
              ) -> Callable[..., StepResult]:
     """``step(params, opt_state, x, y, key, model_state, where) -> StepResult``.
 
-    ``checked``: through the public forward and backward (else the kernels).
-    ``check_finite`` (default: as ``checked``): a NaN or inf in the loss or in
-    any gradient raises ``NonFiniteError`` naming ``where`` (text, or
-    ``(epoch, step, batch)``) and the parameter path, before the update.
-    ``threshold``: as ``accuracy_threshold``; None measures no accuracy.
+    ``checked``: through the public forward, backward and update (else the kernels).
+    ``check_finite`` (default: ``checked``): a non-finite loss or gradient raises
+    ``NonFiniteError`` before the update, naming ``where`` (text, or ``(epoch, step,
+    batch)``) and the parameter path. ``threshold``: as ``accuracy_threshold``.
     """
     check_finite = checked if check_finite is None else check_finite
     pass_fn = forward_backward_fn(net, loss, checked=checked)
@@ -562,8 +561,13 @@ def finish_epoch(config: Config, state: TrainState, done: EpochResult) -> TrainS
                       history, model_state)
 
 
-def _restore(loaded: Any, template: TrainState, path: str) -> TrainState:
-    """A loaded checkpoint rebuilt with the template's types, after checking shapes."""
+def _resume(template: TrainState, checkpoint_dir: Any, epochs: int) -> TrainState:
+    """The newest readable checkpoint in ``checkpoint_dir``, checked against ``template``
+    and rebuilt with its types; ``template`` itself when there is none."""
+    found = io.load_latest_checkpoint(checkpoint_dir)
+    if found is None:
+        return template
+    loaded, _, path = found
     who = f"fit(resume=True): {path}"
     try:
         fields = dict(zip(TrainState._fields, loaded, strict=True))
@@ -586,6 +590,10 @@ def _restore(loaded: Any, template: TrainState, path: str) -> TrainState:
                               f"(a checkpoint written by another funcnet version?)")
     fields["history"] = History(*saved)
     fields["epoch"], fields["step"] = int(fields["epoch"]), int(fields["step"])
+    if fields["epoch"] > epochs:
+        raise ArgumentError(f"fit: the newest checkpoint {path} is at epoch {fields['epoch']}, "
+                            f"past epochs={epochs}; ask for at least {fields['epoch']} epochs "
+                            f"or use another checkpoint_dir")
     return TrainState(**fields)
 
 
@@ -638,20 +646,6 @@ def _check_fit_options(who: str, x: Any, y: Any, epochs: Any, validation: Any, s
                               ("stop_when", stop_when, "a function (state, metrics) -> bool")):
         if value is not None and not callable(value):
             raise ArgumentError(f"{who}: {name} must be {what} or None, got {describe(value)}")
-
-
-def _resume(who: str, state: TrainState, checkpoint_dir: Any, epochs: int) -> TrainState:
-    """The newest readable checkpoint in ``checkpoint_dir`` as a state, or ``state`` if none."""
-    found = io.load_latest_checkpoint(checkpoint_dir)
-    if found is None:
-        return state
-    loaded, _, path = found
-    state = _restore(loaded, state, path)
-    if state.epoch > epochs:
-        raise ArgumentError(f"{who}: the newest checkpoint {path} is at epoch "
-                            f"{state.epoch}, past epochs={epochs}; ask for at least "
-                            f"{state.epoch} epochs or use another checkpoint_dir")
-    return state
 
 
 def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[Any, Any], *,
@@ -721,7 +715,7 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
     run = (epoch_runner if runner is None else runner)(config)
     state = init_state(net, optimizer, params, key, in_shape=x.shape[1:])
     if resume:
-        state = _resume(who, state, checkpoint_dir, epochs)
+        state = _resume(state, checkpoint_dir, epochs)
     check_config(config, state)
     bar = _progress_bar(epochs, state.epoch, progress)
     # The history so far, one list per field. Each epoch runs on a state with an empty

@@ -136,18 +136,12 @@ def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
     return step
 
 
+@dataclasses.dataclass(frozen=True)
 class _Identity:
-    """A value that equals only itself, whatever its own ``__eq__`` says (and so is
-    hashable even when the value is not); it keeps the value alive while it is a key."""
-
-    def __init__(self, value: Any):
-        self.value = value
-
-    def __eq__(self, other: Any) -> bool:
-        return isinstance(other, _Identity) and other.value is self.value
-
-    def __hash__(self) -> int:
-        return id(self.value)
+    """A value compared and hashed by its identity alone, whatever its own ``__eq__`` says:
+    ``_Identity(id(v), v)`` holds ``v``, so the id is not reused while it is a key."""
+    id: int
+    value: Any = dataclasses.field(compare=False)
 
 
 _NUMBERS = (type(None), bool, int, float, complex, str, bytes)
@@ -187,27 +181,22 @@ def _program_key(value: Any) -> Any:
         if kind in (set, frozenset):
             return kind, frozenset(map(walk, v))
         if kind is types.FunctionType:
-            return (kind, v.__code__, _Identity(v.__globals__), walk(v.__defaults__),
-                    walk(v.__kwdefaults__), walk(v.__dict__),
-                    tuple(walk(_cell_value(cell)) for cell in v.__closure__ or ()))
+            return (kind, v.__code__, _Identity(id(v.__globals__), v.__globals__),
+                    walk(v.__defaults__), walk(v.__kwdefaults__), walk(v.__dict__),
+                    walk(v.__closure__))
+        if kind is types.CellType:  # a variable a closure holds
+            try:
+                contents = v.cell_contents
+            except ValueError:  # not assigned yet
+                return kind, None
+            return kind, walk(contents)
         if kind is types.MethodType:
             return kind, walk(v.__func__), walk(v.__self__)
         if kind is functools.partial:
             return kind, walk(v.func), walk(v.args), walk(v.keywords)
-        return _Identity(v)
+        return _Identity(id(v), v)
 
     return walk(value)
-
-
-_EMPTY_CELL = object()
-
-
-def _cell_value(cell: Any) -> Any:
-    """What a closure cell holds (a marker for a cell not yet filled)."""
-    try:
-        return cell.cell_contents
-    except ValueError:
-        return _EMPTY_CELL
 
 
 @dataclasses.dataclass(frozen=True)

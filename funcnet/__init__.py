@@ -1,11 +1,9 @@
 """funcnet: backpropagation written out by hand, as pure functions.
 
-Every layer is ``Layer(init, forward, backward)``; every gradient is
-hand-written and checked against ``jax.grad`` of the same forward code.
-``funcnet.xp(x)`` is the array module of ``x`` (numpy, or ``jax.numpy`` under
-``jax.grad`` and ``jax.jit``): a layer's math goes through it.
-``import funcnet`` loads numpy and dm-tree only: jax is imported lazily by
-``funcnet.check`` and the jit path, matplotlib only by ``funcnet.plot``.
+Every layer is ``Layer(init, forward, backward)``; every gradient is hand-written
+and checked against ``jax.grad`` of the same forward code. A layer's math goes
+through ``funcnet.xp(x)``, the array module of ``x`` (numpy, or ``jax.numpy`` under
+``jax.grad`` and ``jax.jit``). ``import funcnet`` loads numpy and dm-tree only.
 """
 
 from funcnet import data as data

@@ -272,10 +272,8 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Callable[.
 
     def init(params):
         _check_params(f"{name}.init", params)
-        count = np.zeros((), np.int64)
-        count.setflags(write=False)
-        return state_type(count, *(tree.freeze(tree.zeros_like(params), copy=False)
-                                   for _ in range(n_trees - 1)))
+        slots = (tree.zeros_like(params) for _ in range(n_trees - 1))
+        return tree.freeze(state_type(np.zeros((), np.int64), *slots), copy=False)
 
     def decays(params):
         """Which leaves weight decay touches: a tree of bools like params."""

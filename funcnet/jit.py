@@ -243,14 +243,13 @@ def _compiled_epoch(program: _Program, full: int, size: int, rest: int,
 
 def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
     """``run(state) -> state``: one epoch, compiled, equal to ``train.run_epoch`` up to rounding."""
-    jax, jnp = _jax()
-    net, loss, optimizer = config.net, config.loss, config.optimizer
+    _, jnp = _jax()
     n, size = len(config.x), config.batch_size
     full = n // size
     rest = 0 if config.drop_last else n - full * size
-    parts = (net, loss, optimizer)
+    parts = (config.net, config.loss, config.optimizer)
     epoch = _compiled_epoch(_Program(_program_key(parts), parts), full, size, rest,
-                            accuracy_threshold(loss, config.y))
+                            accuracy_threshold(config.loss, config.y))
 
     with _x64():
         x_dev, y_dev = jnp.asarray(config.x), jnp.asarray(config.y)
@@ -259,8 +258,8 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
         next_key, k_order, k_layers = epoch_keys(state.key)
         order = random.permutation(k_order, n) if config.shuffle else np.arange(n)
         # a key per step for the layers that draw (dropout), split as the numpy path splits
-        keys = (np.stack(random.split(k_layers, full + bool(rest))) if "key" in net.takes
-                else None)
+        keys = (np.stack(random.split(k_layers, full + bool(rest)))
+                if "key" in config.net.takes else None)
         with _x64(), _named_tracer_errors("fit(runner=jit.epoch_runner)"):
             # numpy state goes in as it is: jit moves it faster than to_device
             (params, opt_state, model_state), (losses, right) = epoch(

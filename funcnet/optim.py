@@ -184,9 +184,6 @@ def _step(who: str, step: Any) -> Any:
     return int(step)
 
 
-# --- the shared lift -------------------------------------------------------------------------
-
-
 def _check_params(who: str, params: Tree) -> None:
     """Every leaf of ``params`` must be a float array."""
     for i, leaf in enumerate(tree.leaves(params)):
@@ -316,9 +313,6 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Callable[.
     init.__qualname__ = init.__name__ = f"{name}.init"
     update.__qualname__ = update.__name__ = f"{name}.update"
     return Optimizer(init, update, OptimizerKernel(kernel, update))
-
-
-# --- the optimizers: each is its rule ------------------------------------------------------
 
 
 def sgd(learning_rate: Any, **options: Any) -> Optimizer:

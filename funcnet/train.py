@@ -115,12 +115,9 @@ class Evaluation(NamedTuple):
     accuracy: float | None
 
 
-# --- data --------------------------------------------------------------------------------
-
-
 def _check_data(who: str, x: Any, y: Any) -> int:
     for name, value in (("x", x), ("y", y)):
-        if not is_array(value) or not isinstance(value, np.ndarray):
+        if not isinstance(value, np.ndarray):
             raise ArrayTypeError(f"{who}: expected {name} to be a numpy array with samples "
                                  f"along axis 0, got {describe(value)}")
         if value.ndim == 0:
@@ -166,9 +163,6 @@ def minibatches(key: Any, x: Any, y: Any, batch_size: int, *, shuffle: bool = Tr
             return [(x[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in stops]
         x, y = x[order], y[order]  # one shuffled copy, then cheap slices
     return [(x[i:i + batch_size], y[i:i + batch_size]) for i in stops]
-
-
-# --- one step ----------------------------------------------------------------------------
 
 
 def _apply(forward: Callable, takes: frozenset, params: Any, x: Any, *, train: bool,
@@ -294,28 +288,19 @@ def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer, *, checked: bool,
 def train_step(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, opt_state: Any,
                x: Any, y: Any, *, key: Any = None, model_state: Any = (),
                check: bool = True, where: str = "a step") -> StepResult:
-    """One optimizer step on one minibatch, through the public (checked) forward and backward.
-
-    With ``check``, a NaN or inf in the loss or any gradient raises ``NonFiniteError``
-    naming ``where`` and the parameter path, before the update.
-    """
+    """One optimizer step on one minibatch, through the public (checked) forward and backward;
+    with ``check``, a non-finite loss or gradient raises ``NonFiniteError`` naming ``where``
+    and the parameter path, before the update."""
     step = _step_fn(net, loss, optimizer, checked=True, check_finite=check,
                     threshold=accuracy_threshold(loss, y))
     # as text: a tuple is how an epoch passes (epoch, step, batch), not a caller's words
     return step(params, opt_state, x, y, key, model_state, str(where))
 
 
-# --- evaluation --------------------------------------------------------------------------
-
-
 def predict(net: Layer, params: Any, x: Any, *, loss: Loss | None = None,
             model_state: Any = (), batch_size: int | None = None) -> np.ndarray:
-    """The network's outputs in eval mode; probabilities when ``loss`` fuses an activation.
-
-    With ``loss=softmax_cross_entropy()`` the logits go through softmax, with
-    ``sigmoid_binary_cross_entropy()`` through sigmoid, so a classifier trained
-    on logits still predicts probabilities. ``batch_size`` bounds memory.
-    """
+    """The network's outputs in eval mode, ``batch_size`` samples at a time (default all);
+    probabilities when ``loss`` applies softmax or sigmoid to the logits itself."""
     if not is_array(x):
         raise ArrayTypeError(f"predict: expected x to be an array, got {describe(x)}")
     if x.ndim == 0:
@@ -372,12 +357,9 @@ def batch_accuracy(pred: Any, target: Any, threshold: float) -> Any:
 
 
 def accuracy(pred: Any, target: Any, *, threshold: float = 0.5) -> float:
-    """Fraction of samples classified right.
-
-    Several outputs: the argmax of ``pred`` against integer labels or the
-    argmax of one-hot rows. One output: ``pred > threshold`` against targets
-    in {0, 1} (use threshold 0 for logits).
-    """
+    """Fraction of samples classified right: with several outputs, the argmax of ``pred``
+    against integer labels or one-hot rows' argmax; with one, ``pred > threshold`` against
+    targets in {0, 1} (threshold 0 for logits)."""
     pred, target = np.asarray(pred), np.asarray(target)
     rule, why = _accuracy_rule(pred, target)
     if rule is None:
@@ -403,9 +385,6 @@ def evaluate(net: Layer, loss: Loss, params: Any, x: Any, y: Any, *, model_state
     threshold = accuracy_threshold(loss, y)
     acc = None if threshold is None else accuracy(pred, y, threshold=threshold)
     return Evaluation(float(value), acc)
-
-
-# --- the fold ----------------------------------------------------------------------------
 
 
 def init_state(net: Layer, optimizer: Optimizer, params: Any, key: Any,
@@ -434,11 +413,9 @@ def check_config(config: Config, state: TrainState) -> None:
 
 
 def epoch_keys(key: Any) -> tuple[Any, Any, Any]:
-    """An epoch's keys from the state's key: ``(next_key, order_key, layers_key)``.
-
-    ``order_key`` shuffles the data; ``layers_key`` is split into a key per step for
-    the layers that draw (dropout). Every epoch runner splits so, as the numpy path.
-    """
+    """An epoch's keys from the state's key: ``(next_key, order_key, layers_key)``, the
+    last split into a key per step for the layers that draw (dropout). Every runner
+    splits so, and the numpy and jit paths draw the same order."""
     return random.split(key, 3)
 
 

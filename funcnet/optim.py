@@ -14,8 +14,8 @@ new params and state come back read-only, in params' dtype, and ``update`` also
 runs on jax arrays and under ``jax.jit``.
 
 An optimizer is its rule at one leaf, ``rule(W, g, *slots, lr, t) -> (W, *slots)``,
-as the textbook ("Deep Learning from Scratch", ch. 6) writes it, ``t`` counting
-this update from 1; ``_optimizer`` lifts it over the trees. ``learning_rate`` is a
+as the textbook ("Deep Learning from Scratch", ch. 6) writes it: ``slots`` from the
+state's trees, ``t`` counting this update from 1. ``learning_rate`` is a
 number >= 0 or a schedule, a function of the step (updates done before this one)
 giving the rate (``constant``, ``step_decay``, ``exponential``, ``cosine``).
 Every constructor takes the same keyword options, chained around the rule so:
@@ -250,9 +250,8 @@ def _clip(grads: Tree, max_norm: float) -> Tree:
 def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Callable[..., tuple], *,
                weight_decay: float = 0.0, decoupled: bool = False,
                decay_mask: Callable | None = None, max_grad_norm: float | None = None) -> Optimizer:
-    """The Optimizer applying ``rule(W, g, *slots, lr, t) -> (W, *slots)`` at every leaf, the
-    slots being the state's trees. The kernel runs the options and the rule over the trees;
-    ``update`` checks its arguments, runs the kernel and seals what it built."""
+    """The Optimizer of ``rule`` (see the module docstring): the kernel runs the options and
+    the rule over the trees; ``update`` checks, runs the kernel and seals what it built."""
     rate = learning_rate if callable(learning_rate) else _real(learning_rate)
     if rate is None or not (callable(rate) or math.isfinite(rate) and rate >= 0):
         raise ArgumentError(f"{name}: learning_rate must be a finite number >= 0 or a schedule "

@@ -40,6 +40,7 @@ raises ``ArgumentError`` when the optimizer or schedule is made.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -292,7 +293,7 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Callable[.
             mask = decays(params)
         if weight_decay and not decoupled:
             grads = _lift(lambda g, W, d: g + weight_decay * W if d else g, grads, params, mask)
-        new = _lift(lambda W, g, *slots: rule(W, g, *slots, lr, t), params, grads, *state[1:])
+        new = _lift(functools.partial(rule, lr=lr, t=t), params, grads, *state[1:])
         if weight_decay and decoupled:
             new = _lift(lambda W, d, n: (n[0] - lr * weight_decay * W, *n[1:]) if d else n,
                         params, mask, new)

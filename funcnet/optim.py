@@ -1,7 +1,7 @@
 """Optimizers and learning-rate schedules, as pure functions over pytrees (no optax).
 
 Every optimizer is a constructor that closes over its hyperparameters and
-returns ``Optimizer(init, update)``:
+returns ``Optimizer(init, update, kernel)``, ``kernel`` being ``update`` unchecked:
 
     init(params)                 -> state
     update(grads, state, params) -> (new_params, new_state)
@@ -10,8 +10,7 @@ returns ``Optimizer(init, update)``:
 shapes and dtypes. ``state`` is a NamedTuple of arrays only (it saves to an
 ``.npz`` as it is): ``count``, a 0-d int64 of the updates done, then a tree like
 params per moving quantity (a velocity, a sum of squares). Nothing is mutated;
-new params and state come back read-only, in params' dtype, and ``update`` also
-runs on jax arrays and under ``jax.jit``.
+``update`` returns read-only trees in params' dtypes, also under ``jax.jit``.
 
 An optimizer is its rule at one leaf, ``rule(W, g, *slots, lr, t) -> (W, *slots)``,
 as the textbook ("Deep Learning from Scratch", ch. 6) writes it: ``slots`` from the
@@ -26,9 +25,9 @@ Every constructor takes the same keyword options, chained around the rule so:
 4. ``weight_decay`` with ``decoupled=True`` (AdamW): ``W <- W - lr weight_decay W``
    with ``W`` the params before this update.
 
-Weight decay touches the leaves ``decay_mask(path, leaf)`` selects, by default
-those with ``ndim >= 2`` (weights, not biases). A hyperparameter out of range
-raises ``ArgumentError`` when the optimizer or schedule is made.
+Weight decay touches the leaves ``decay_mask(path, leaf)`` selects, by default those
+with ``ndim >= 2`` (weights, not biases). Bad hyperparameters raise ``ArgumentError``
+when the optimizer or schedule is made.
 
 >>> opt = sgd(0.1)
 >>> w = np.array([1.0, -2.0])
@@ -136,7 +135,6 @@ class AdamState(NamedTuple):
 
 
 # --- argument checks (messages worded once, here) ---------------------------------------
-
 _CONCRETE = (int, float, np.number, np.ndarray)  # values known now; a jax tracer is not
 
 
@@ -212,10 +210,9 @@ def _check(who: str, name: str, state_type: type, grads: Tree, state: Any,
                 raise ArrayTypeError(f"{who}: {label} at {tree.leaf_path(params, i, 'params')} "
                                      f"must be an array, got {describe(o)}")
             if o.shape != W.shape or o.dtype != W.dtype:
-                what = (f"shape {o.shape}, expected {W.shape}" if o.shape != W.shape
-                        else f"dtype {o.dtype}, expected {W.dtype}")
-                raise ShapeError(f"{who}: {label} at {tree.leaf_path(params, i, 'params')} "
-                                 f"has {what}")
+                what = "shape" if o.shape != W.shape else "dtype"
+                raise ShapeError(f"{who}: {label} at {tree.leaf_path(params, i, 'params')} has "
+                                 f"{what} {getattr(o, what)}, expected {getattr(W, what)}")
 
 
 def _sealed(params: Tree, new: Tree) -> Tree:

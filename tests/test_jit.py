@@ -8,7 +8,12 @@ pytest.importorskip("jax")
 from helpers import assert_trees_close  # noqa: E402
 
 from funcnet import data, init, jit, layers, losses, optim, random, train  # noqa: E402
-from funcnet.errors import ArgumentError, ArrayTypeError, NonFiniteError  # noqa: E402
+from funcnet.errors import (  # noqa: E402
+    ArgumentError,
+    ArrayTypeError,
+    NonFiniteError,
+    StructureError,
+)
 
 
 def _regression():
@@ -209,6 +214,27 @@ def test_a_second_fit_with_an_equal_new_optimizer_reuses_the_compiled_epoch(make
     assert_trees_close(other.params, train.fit(net, loss, make_optimizer(0.2), params, xy,
                                                **{**kwargs, "runner": None}).params,
                        rtol=1e-9, atol=1e-12, what="params")
+
+
+def test_a_rebuilt_equal_net_reuses_the_compiled_epoch():
+    """mlp(...) called again is a new object computing the same thing: one program. Its
+    caches stay its own (serial refuses another composition's cache by identity)."""
+    _, loss, params, xy = _regression()
+    kwargs = dict(epochs=1, batch_size=5, key=random.key(0), progress=False,
+                  runner=jit.epoch_runner)
+    first = train.fit(_regression()[0], loss, optim.sgd(0.1), params, xy, **kwargs)
+    before = jit._compiled_epoch.cache_info()
+    second = train.fit(_regression()[0], loss, optim.sgd(0.1), params, xy, **kwargs)
+    after = jit._compiled_epoch.cache_info()
+    assert after.hits == before.hits + 1 and after.misses == before.misses
+    assert_trees_close(second.params, first.params, rtol=0, atol=0, what="params")
+    other = layers.mlp([3, 1], activation="tanh")
+    train.fit(other, loss, optim.sgd(0.1), other.init(random.key(0), (1,))[0], xy, **kwargs)
+    assert jit._compiled_epoch.cache_info().misses == after.misses + 1
+    a, b = _regression()[0], _regression()[0]
+    _, cache = a.forward(params, xy[0][:2])
+    with pytest.raises(StructureError, match="made by another network's forward"):
+        b.backward(cache, np.ones((2, 1)))
 
 
 @pytest.mark.parametrize("name", sorted(optim.CONSTRUCTORS))

@@ -61,7 +61,7 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
                 for i, layer in enumerate(layers)]
     backwards = [math_of(layer)[1] for layer in layers]
     skip_first = layers[0].skips_dx
-    owner = object()  # this composition's own: its caches carry it
+    owner = layers  # this composition's own (by identity): its caches carry it
 
     def init(key, in_shape):
         params, shape = [], in_shape

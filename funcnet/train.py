@@ -8,10 +8,11 @@ the loss and gradients with the hand-written ``net.backward`` and applies the
 optimizer.
 
 Checks run once: ``fit`` and ``run_epoch`` check the data, net and loss
-(``check_config``); the steps then run the kernels and test only that each loss
-is finite. A NaN or inf replays the epoch with every check on, and the
-``NonFiniteError`` names the epoch, step and parameter path. ``train_step``
-checks fully. ``fit(..., runner=funcnet.jit.epoch_runner)`` compiles the epochs.
+(``check_config``); the steps then run the layers', loss's and optimizer's kernels
+and test only that each loss is finite, and the epoch's end that the params are
+finite and kept their shapes and dtypes. Anything else replays the epoch with every
+check on, and the error names the epoch, step and the layer, optimizer or
+parameter path. ``train_step`` checks fully. ``fit(..., runner=funcnet.jit.epoch_runner)`` compiles the epochs.
 Observers, ``stop_when`` and the progress bar watch the fold and cannot change it.
 """
 
@@ -503,9 +504,10 @@ def _run_checked_config_epoch(config: Config, state: TrainState) -> TrainState:
 def run_epoch(config: Config, state: TrainState) -> TrainState:
     """One pass over the data: shuffle, step through the minibatches, record history.
 
-    The configuration is checked once (``check_config``); a non-finite loss or
-    params replay the epoch with every check on, and the ``NonFiniteError`` names
-    the step and parameter path, its ``state`` the one this epoch started from.
+    The configuration is checked once (``check_config``); a failed kernel, a
+    non-finite loss or params, or params that changed shape or dtype replay the
+    epoch with every check on (``replay_failed_epoch``), and the error names the
+    step; a ``NonFiniteError``'s ``state`` is the one this epoch started from.
     """
     check_config(config, state)
     return _run_checked_config_epoch(config, state)

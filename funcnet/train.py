@@ -9,7 +9,7 @@ optimizer.
 
 Checks run once: ``fit`` and ``run_epoch`` check the data, net and loss
 (``check_config``); the steps then run the layers', loss's and optimizer's kernels
-and test only that each loss is finite, and the epoch's end that the params are
+and test only that each loss is finite and, at the epoch's end, that the params are
 finite and kept their shapes and dtypes. Anything else replays the epoch with every
 check on, and the error names the epoch, step and the layer, optimizer or
 parameter path. ``train_step`` checks fully. ``fit(..., runner=funcnet.jit.epoch_runner)`` compiles the epochs.

@@ -14,8 +14,8 @@ __all__ = ["serial", "SerialCache"]
 
 class SerialCache(NamedTuple):
     """One cache per layer, one state per layer (``()`` for a layer without state), and
-    ``owner``: a token of the ``serial`` that made it, so its backward can refuse a cache
-    from another network of the same shape of layers."""
+    ``owner``: the token of the ``serial`` that made it (its name and size, compared by
+    identity), so its backward can refuse a cache from another network."""
 
     caches: tuple
     state: tuple
@@ -61,7 +61,9 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
                 for i, layer in enumerate(layers)]
     backwards = [math_of(layer)[1] for layer in layers]
     skip_first = layers[0].skips_dx
-    owner = layers  # this composition's own (by identity): its caches carry it
+    # this composition's own token, compared by identity; by value (its name and size) it
+    # equals an equal composition's, so jit's compiled epoch serves a rebuilt net too
+    owner = (name, n)
 
     def init(key, in_shape):
         params, shape = [], in_shape

@@ -9,11 +9,13 @@ optimizer.
 
 Checks run once: ``fit`` and ``run_epoch`` check the data, net and loss
 (``check_config``); the steps then run the layers', loss's and optimizer's kernels
-and test only that each loss is finite and, at the epoch's end, that the params are
-finite and kept their shapes and dtypes. Anything else replays the epoch with every
-check on, and the error names the epoch, step and the layer, optimizer or
-parameter path. ``train_step`` checks fully. ``fit(..., runner=funcnet.jit.epoch_runner)`` compiles the epochs.
-Observers, ``stop_when`` and the progress bar watch the fold and cannot change it.
+and test only that each loss is finite, that the epoch's first and last gradients
+have params' shapes and dtypes and, at the epoch's end, that the params are finite
+and kept their shapes and dtypes. Anything else replays the epoch with every check
+on, and the error names the epoch, step and the layer, optimizer or parameter path.
+``train_step`` checks fully. ``fit(..., runner=funcnet.jit.epoch_runner)`` compiles
+the epochs. Observers, ``stop_when`` and the progress bar watch the fold and cannot
+change it.
 """
 
 from __future__ import annotations
@@ -432,8 +434,15 @@ class EpochResult(NamedTuple):
     accuracies: Sequence[float] = ()
 
 
+def _layout(*trees: Any) -> list[tuple]:
+    """The shape and dtype of every leaf of the trees."""
+    return [(np.shape(a), a.dtype) for a in tree.leaves(trees)]
+
+
 def _epoch_steps(config: Config, state: TrainState, *, checked: bool) -> EpochResult | None:
-    """The epoch's optimizer steps; None if a loss came out non-finite (when not ``checked``)."""
+    """The epoch's optimizer steps; None if a loss came out non-finite, or the gradients of
+    the epoch's first or last step (its only batch sizes) lack params' shapes and dtypes:
+    unchecked, the optimizer's kernel would broadcast them (a checked step raises first)."""
     net, loss, optimizer = config.net, config.loss, config.optimizer
     next_key, k_order, k_layers = epoch_keys(state.key)
     batches = minibatches(k_order, config.x, config.y, config.batch_size,
@@ -445,9 +454,10 @@ def _epoch_steps(config: Config, state: TrainState, *, checked: bool) -> EpochRe
     step_fn = _step_fn(net, loss, optimizer, checked=checked,
                        threshold=accuracy_threshold(loss, config.y))
     losses, accuracies = [], []
+    expected, ends = _layout(params), {0, len(batches) - 1}
     for i, ((xb, yb), k) in enumerate(zip(batches, layer_keys, strict=True)):
         result = step_fn(params, opt_state, xb, yb, k, model_state, (state.epoch, step, i))
-        if not math.isfinite(result.loss):
+        if not math.isfinite(result.loss) or i in ends and _layout(result.grads) != expected:
             return None
         params, opt_state, model_state = result.params, result.opt_state, result.model_state
         losses.append(result.loss)
@@ -478,11 +488,6 @@ def replay_failed_epoch(config: Config, state: TrainState,
                                f"that a checked replay did not reproduce")
     error.state = state
     return error
-
-
-def _layout(params: Any, opt_state: Any) -> list[tuple]:
-    """The shape and dtype of every leaf of params and the optimizer state."""
-    return [(np.shape(a), a.dtype) for a in tree.leaves((params, opt_state))]
 
 
 def _run_checked_config_epoch(config: Config, state: TrainState) -> TrainState:

@@ -138,3 +138,27 @@ def test_fit_runs_a_users_own_update():
         train.fit(net, losses.mse(), opt, params, data, epochs=1, batch_size=2,
                   key=random.key(0), progress=False)
         assert seen == [True, True]
+
+
+def test_fit_names_a_gradient_that_would_broadcast_into_its_parameter():
+    """A user layer passes back dx of the wrong width; the dense layer before it then gets
+    dW (2, 1) for W (2, 3), which W - lr * dW broadcasts without complaint (W keeps its
+    shape, so only the gradients' own shapes can tell). fit names the leaf."""
+
+    def init(key, in_shape):
+        return (), tuple(in_shape)
+
+    def forward(params, x):
+        return 2 * x, None
+
+    def backward(cache, dy):
+        return 2 * dy[:, :1], ()  # the bug: one column of dx instead of all
+
+    net = layers.serial(layers.dense(3), layers.Layer(init, forward, backward, name="double"),
+                        layers.dense(1))
+    params, _ = net.init(random.key(0), (2,))
+    x, y = np.ones((5, 2)), np.zeros((5, 1))
+    with pytest.raises(ShapeError, match=r"sgd.update: grads at params\[0\]\['W'\] has shape "
+                                         r"\(2, 1\), expected \(2, 3\)"):
+        train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), epochs=1, batch_size=2,
+                  key=random.key(0), progress=False)

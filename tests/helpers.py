@@ -55,6 +55,16 @@ def away_from_zero(rng: np.random.Generator, shape: tuple, *, margin: float = 0.
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 
+def defined_functions(module: ModuleType) -> set[str]:
+    """The public lower-case functions a package module holds that the package itself
+    defines, whether or not ``__all__`` lists them: what a registry test must see."""
+    package = module.__name__
+    return {name for name, value in vars(module).items()
+            if not name.startswith("_") and name.islower() and callable(value)
+            and not isinstance(value, type)
+            and getattr(value, "__module__", "").startswith(package)}
+
+
 def load_script(name: str) -> ModuleType:
     """Import ``experiments/NAME.py`` as a module. The scripts ``import _common`` from
     beside them, so that folder goes on sys.path here (the scripts never touch it)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import assert_bitwise_equal, snapshot
+from helpers import assert_bitwise_equal, defined_functions, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from registry import LAYER_CASES
@@ -32,6 +32,10 @@ def test_registry_covers_every_public_layer():
               and name.islower() and name not in ("init_state", "checked_layer",
                                                    "math_of", "activation_layer")}
     assert public <= set(L.CONSTRUCTORS), f"not in CONSTRUCTORS: {public - set(L.CONSTRUCTORS)}"
+    # a constructor imported into funcnet.layers but listed nowhere is missed by __all__
+    unlisted = defined_functions(L) - set(L.CONSTRUCTORS) - {
+        "init_state", "checked_layer", "math_of", "activation_layer"}
+    assert not unlisted, f"not in CONSTRUCTORS: {sorted(unlisted)}"
 
 
 def _setup(data, case, dtype=np.float64):

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import assert_bitwise_equal, snapshot
+from helpers import assert_bitwise_equal, defined_functions, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from registry import LOSS_CASES
@@ -44,6 +44,8 @@ def test_registry_covers_every_loss():
     public = {n for n in losses.__all__ if n.islower() and callable(getattr(losses, n))}
     helpers = {"math_of"}  # the protocol's own helper, not a loss
     assert public - helpers <= set(losses.CONSTRUCTORS), public - set(losses.CONSTRUCTORS)
+    unlisted = defined_functions(losses) - helpers - set(losses.CONSTRUCTORS)
+    assert not unlisted, f"not in CONSTRUCTORS: {sorted(unlisted)}"
 
 
 @pytest.mark.parametrize("case", CASES)

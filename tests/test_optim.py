@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-from helpers import assert_bitwise_equal, assert_trees_close
+from helpers import assert_bitwise_equal, assert_trees_close, defined_functions
 
 from funcnet import optim
 from funcnet import tree as ftree
@@ -133,6 +133,9 @@ def test_registry_covers_every_optimizer():
     public = {n for n in optim.__all__ if callable(getattr(optim, n))
               and n[0].islower() and getattr(optim, n) not in optim.SCHEDULES.values()}
     assert public == set(optim.CONSTRUCTORS) | {"math_of"}  # math_of: the protocol's helper
+    unlisted = (defined_functions(optim) - set(optim.SCHEDULES) - {"math_of"}
+                - set(optim.CONSTRUCTORS))
+    assert not unlisted, f"not in CONSTRUCTORS: {sorted(unlisted)}"
 
 
 # --- first steps against the textbook ------------------------------------------------------

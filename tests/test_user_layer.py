@@ -141,9 +141,19 @@ def test_fit_runs_a_users_own_update():
 
 
 def test_fit_names_a_gradient_that_would_broadcast_into_its_parameter():
-    """A user layer passes back dx of the wrong width; the dense layer before it then gets
-    dW (2, 1) for W (2, 3), which W - lr * dW broadcasts without complaint (W keeps its
-    shape, so only the gradients' own shapes can tell). fit names the leaf."""
+    """db of shape (1,) for b of shape (3,): b - lr * db broadcasts and b keeps its shape,
+    so only the gradients' own shapes can tell. fit names the leaf."""
+    net = layers.serial(bias_with_db_of_shape(lambda n: (1,)), layers.dense(1))
+    params, _ = net.init(random.key(0), (3,))
+    x, y = np.ones((5, 3)), np.zeros((5, 1))
+    with pytest.raises(ShapeError, match=r"sgd.update: grads at params\[0\]\['b'\] has shape "
+                                         r"\(1,\), expected \(3,\)"):
+        train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), epochs=1, batch_size=2,
+                  key=random.key(0), progress=False)
+
+
+def doubler_with_a_narrow_dx():
+    """``y = 2 x`` whose backward (a user's bug) passes back one column of dx, not all."""
 
     def init(key, in_shape):
         return (), tuple(in_shape)
@@ -152,13 +162,25 @@ def test_fit_names_a_gradient_that_would_broadcast_into_its_parameter():
         return 2 * x, None
 
     def backward(cache, dy):
-        return 2 * dy[:, :1], ()  # the bug: one column of dx instead of all
+        return 2 * dy[:, :1], ()
 
-    net = layers.serial(layers.dense(3), layers.Layer(init, forward, backward, name="double"),
-                        layers.dense(1))
+    return layers.Layer(init, forward, backward, name="double")
+
+
+@pytest.mark.parametrize("first", [1, 0], ids=["dx-needed", "first-layer"])
+def test_a_wrong_dx_is_named_by_the_layer_that_receives_it(first):
+    """The dense layer below gets dy (2, 1) for its (2, 3) output: as its dx product this
+    is numpy's bare 'shapes not aligned', as its dW product (the first layer, no dx) a dW
+    that broadcasts into W. Checked, serial runs each layer's own backward and names both."""
+    below = [layers.dense(3)] * (first + 1)
+    net = layers.serial(*below, doubler_with_a_narrow_dx(), layers.dense(1))
     params, _ = net.init(random.key(0), (2,))
     x, y = np.ones((5, 2)), np.zeros((5, 1))
-    with pytest.raises(ShapeError, match=r"sgd.update: grads at params\[0\]\['W'\] has shape "
-                                         r"\(2, 1\), expected \(2, 3\)"):
+    message = (rf"serial layer {first} \(dense\(3\)\), given the dx of layer {first + 1} "
+               r"\(double\): dense\(3\).backward: expected dy of shape \(2, 3\)")
+    with pytest.raises(ShapeError, match=message):
         train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), epochs=1, batch_size=2,
                   key=random.key(0), progress=False)
+    _, cache = net.forward(params, x[:2])
+    with pytest.raises(ShapeError, match=message):
+        net.backward(cache, np.ones((2, 1)))

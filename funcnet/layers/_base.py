@@ -121,11 +121,13 @@ def checked_layer(name: str, init: Callable, forward: Callable, backward: Callab
                   check: Callable[..., ArraySpec], check_dy: Callable[[Any, Any], None],
                   takes: tuple[str, ...] | frozenset[str] = (),
                   initial_state: Callable[[Shape], Any] | None = None,
-                  skips_dx: bool = False) -> Layer:
+                  skips_dx: bool = False, backward_checked: Callable | None = None) -> Layer:
     """A ``Layer`` whose ``forward`` and ``backward`` run ``check``/``check_dy`` and then the math.
 
     Its ``init`` checks the key, then runs ``init``. The math and the checks stay
-    reachable, unchecked, as ``layer.kernel``.
+    reachable, unchecked, as ``layer.kernel``. ``backward_checked`` (default
+    ``backward``) is what the checked backward runs after ``check_dy``: a composition's
+    backward that checks each inner gradient as it is computed.
     """
     takes = frozenset(takes)
     unknown = takes - set(EXTRA_NAMES)
@@ -146,9 +148,11 @@ def checked_layer(name: str, init: Callable, forward: Callable, backward: Callab
         check(params, x, **extras)
         return forward(params, x, **extras)
 
+    then_backward = backward if backward_checked is None else backward_checked
+
     def checked_backward(cache, dy, **options):
         check_dy(cache, dy)
-        return backward(cache, dy, **options)
+        return then_backward(cache, dy, **options)
 
     for fn, part in ((checked_init, "init"), (checked_forward, "forward"),
                      (checked_backward, "backward")):

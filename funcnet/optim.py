@@ -52,7 +52,6 @@ from funcnet._xp import namespace
 from funcnet.errors import (
     ArgumentError,
     ArrayTypeError,
-    ShapeError,
     StructureError,
     describe,
     is_array,
@@ -205,14 +204,11 @@ def _check(who: str, name: str, state_type: type, grads: Tree, state: Any,
     for label, other in zip(("grads", *(f"state.{f}" for f in state_type._fields[1:])),
                             (grads, *state[1:]), strict=True):
         tree.assert_same_structure(params, other, who=who, actual_name=label)
-        for i, (W, o) in enumerate(zip(tree.leaves(params), tree.leaves(other), strict=True)):
+        for i, o in enumerate(tree.leaves(other)):
             if not (hasattr(o, "shape") and hasattr(o, "dtype")):  # numpy scalars pass
                 raise ArrayTypeError(f"{who}: {label} at {tree.leaf_path(params, i, 'params')} "
                                      f"must be an array, got {describe(o)}")
-            if o.shape != W.shape or o.dtype != W.dtype:
-                what = "shape" if o.shape != W.shape else "dtype"
-                raise ShapeError(f"{who}: {label} at {tree.leaf_path(params, i, 'params')} has "
-                                 f"{what} {getattr(o, what)}, expected {getattr(W, what)}")
+        tree.assert_same_shapes(params, other, who=who, actual_name=label, check_dtype=True)
 
 
 def _sealed(params: Tree, new: Tree) -> Tree:

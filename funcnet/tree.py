@@ -226,6 +226,11 @@ at params: expected a dict with keys ['W', 'b'], got a dict with keys ['W']
                          f"at {path_str(path, expected_name)}: expected {want}, got {got}")
 
 
+def _dtype(leaf: Any) -> np.dtype:
+    """A leaf's dtype: its own (jax arrays and tracers too), else numpy's for the value."""
+    return leaf.dtype if hasattr(leaf, "dtype") else np.result_type(leaf)
+
+
 def assert_same_shapes(
     expected: Tree, actual: Tree, *, who: str, expected_name: str = "params",
     actual_name: str = "grads", check_dtype: bool = False,
@@ -236,8 +241,8 @@ def assert_same_shapes(
     for i, (e, a) in enumerate(zip(leaves(expected), leaves(actual), strict=True)):
         if np.shape(e) != np.shape(a):
             what = f"shape {np.shape(a)}, expected {np.shape(e)}"
-        elif check_dtype and np.result_type(e) != np.result_type(a):
-            what = f"dtype {np.result_type(a)}, expected {np.result_type(e)}"
+        elif check_dtype and _dtype(e) != _dtype(a):
+            what = f"dtype {_dtype(a)}, expected {_dtype(e)}"
         else:
             continue
         raise ShapeError(f"{who}: {actual_name} at {leaf_path(expected, i, expected_name)} "

@@ -101,26 +101,23 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
                 states[i] = cache.state
         return x, SerialCache(tuple(caches), tuple(states), owner)
 
-    def backward(cache, dy, need_dx=True):
-        grads = [()] * n
-        for i in range(n - 1, -1, -1):
-            options = {"need_dx": False} if i == 0 and not need_dx and skip_first else {}
-            dy, grads[i] = backwards[i](cache.caches[i], dy, **options)
-        return (dy if need_dx else None), tuple(grads)
+    def backward_through(backwards):
+        """The network's backward through the layers' ``backwards``: their kernels, or their
+        own checked backwards, so a wrong dx is named as the layer below receives it."""
 
-    def backward_checked(cache, dy, need_dx=True):
-        """``backward`` through each layer's own (checked) backward: a wrong dx from one
-        layer is named as the next one down receives it."""
-        grads = [()] * n
-        for i in range(n - 1, -1, -1):
-            options = {"need_dx": False} if i == 0 and not need_dx and skip_first else {}
-            try:
-                dy, grads[i] = layers[i].backward(cache.caches[i], dy, **options)
-            except FuncnetError as e:
-                made_by = (f", given the dx of layer {i + 1} ({layers[i + 1].name})"
-                           if i < n - 1 else "")
-                raise type(e)(f"{where[i]}{made_by}: {e}") from e
-        return (dy if need_dx else None), tuple(grads)
+        def backward(cache, dy, need_dx=True):
+            grads = [()] * n
+            for i in range(n - 1, -1, -1):
+                options = {"need_dx": False} if i == 0 and not need_dx and skip_first else {}
+                try:
+                    dy, grads[i] = backwards[i](cache.caches[i], dy, **options)
+                except FuncnetError as e:
+                    made_by = (f", given the dx of layer {i + 1} ({layers[i + 1].name})"
+                               if i < n - 1 else "")
+                    raise type(e)(f"{where[i]}{made_by}: {e}") from e
+            return (dy if need_dx else None), tuple(grads)
+
+        return backward
 
     def check(params, x, **extras):
         if not (isinstance(params, tuple) and len(params) == n):
@@ -166,6 +163,7 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             shape = layer.init(make_key(0), shape)[1]
         return tuple(states)
 
-    return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy,
-                         takes=takes, initial_state=initial_state if "state" in takes else None,
-                         skips_dx=True, backward_checked=backward_checked)
+    return checked_layer(name, init, forward, backward_through(backwards), check=check,
+                         check_dy=check_dy, takes=takes,
+                         initial_state=initial_state if "state" in takes else None, skips_dx=True,
+                         backward_checked=backward_through([layer.backward for layer in layers]))

@@ -265,11 +265,13 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
             (params, opt_state, model_state), (losses, right) = epoch(
                 state.params, state.opt_state, state.model_state, x_dev, y_dev, order, keys)
             losses = np.asarray(losses, dtype=np.float64)
-        if not np.all(np.isfinite(losses)):
+        params = to_numpy(params)
+        # the numpy path's test: a loss, or the params after the last update, not finite
+        if not np.all(np.isfinite(losses)) or not tree.all_finite(params):
             raise replay_failed_epoch(config, state)
         accuracies = () if right is None else list(np.asarray(right, dtype=np.float64))
         return finish_epoch(config, state, EpochResult(
-            to_numpy(params), to_numpy(opt_state), to_numpy(model_state),
+            params, to_numpy(opt_state), to_numpy(model_state),
             state.step + len(losses), list(losses), next_key, accuracies))
 
     return run

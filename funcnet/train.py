@@ -456,9 +456,17 @@ def _epoch_steps(config: Config, state: TrainState, *, checked: bool) -> EpochRe
     losses, accuracies = [], []
     expected, ends = _layout(params), {0, len(batches) - 1}
     for i, ((xb, yb), k) in enumerate(zip(batches, layer_keys, strict=True)):
-        result = step_fn(params, opt_state, xb, yb, k, model_state, (state.epoch, step, i))
+        where = (state.epoch, step, i)
+        result = step_fn(params, opt_state, xb, yb, k, model_state, where)
         if not math.isfinite(result.loss) or i in ends and _layout(result.grads) != expected:
             return None
+        # the last update's overflow shows in no loss (an earlier one's in the next step's)
+        path = tree.first_nonfinite(result.params) if checked and i == len(batches) - 1 else None
+        if path is not None:
+            raise NonFiniteError(f"train_step: the update at {_where_text(where)} made "
+                                 f"{tree.path_str(path, 'params')} NaN or inf from a finite "
+                                 f"loss and gradients; lower the learning rate or clip "
+                                 f"gradients (max_grad_norm)")
         params, opt_state, model_state = result.params, result.opt_state, result.model_state
         losses.append(result.loss)
         if result.accuracy is not None:
@@ -472,8 +480,9 @@ def replay_failed_epoch(config: Config, state: TrainState,
     """The error for an epoch that failed unchecked, naming its step and what went wrong.
 
     The epoch is replayed from ``state`` with every check on: a check that refuses
-    raises (naming its layer, loss or optimizer); a non-finite loss or gradient gives
-    the ``NonFiniteError`` returned, its ``state`` the last finite one. If the replay
+    raises (naming its layer, loss or optimizer); a non-finite loss or gradient, or
+    params the last update made non-finite, give the ``NonFiniteError`` returned, its
+    ``state`` the last finite one. If the replay
     passes, ``cause`` (what the unchecked epoch raised) is returned, or an error
     saying it did not reproduce.
     """

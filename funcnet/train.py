@@ -606,7 +606,7 @@ def _progress_bar(total: int, initial: int, enabled: bool | None):
 
 def _check_fit_options(who: str, x: Any, y: Any, epochs: Any, validation: Any, snapshot: Any,
                        observers: Any, checkpoint_dir: Any, checkpoint_every: Any,
-                       resume: bool, runner: Any, stop_when: Any) -> None:
+                       keep_checkpoints: Any, resume: bool, runner: Any, stop_when: Any) -> None:
     """Everything ``fit`` is told besides the model, checked before the first epoch."""
     if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
         raise ArgumentError(f"{who}: epochs must be a non-negative integer, got {epochs!r}")
@@ -626,10 +626,20 @@ def _check_fit_options(who: str, x: Any, y: Any, epochs: Any, validation: Any, s
             raise ArrayTypeError(f"{who}: snapshot inputs must be an array, "
                                  f"got {describe(inputs)}")
         require_positive_int(who, "snapshot interval", interval)
-    if checkpoint_every is not None:
-        require_positive_int(who, "checkpoint_every", checkpoint_every)
-        if checkpoint_dir is None:
-            raise ArgumentError(f"{who}: checkpoint_every needs checkpoint_dir")
+    # the first save comes after an epoch (or the whole run): what it would refuse, now
+    for name, value in (("checkpoint_every", checkpoint_every),
+                        ("keep_checkpoints", keep_checkpoints)):
+        if value is not None:
+            require_positive_int(who, name, value)
+            if checkpoint_dir is None:
+                raise ArgumentError(f"{who}: {name} needs checkpoint_dir")
+    if checkpoint_dir is not None:
+        if not isinstance(checkpoint_dir, str | os.PathLike):
+            raise ArgumentError(f"{who}: checkpoint_dir must be a path (str or os.PathLike), "
+                                f"got {describe(checkpoint_dir)}")
+        if os.path.exists(checkpoint_dir) and not os.path.isdir(checkpoint_dir):
+            raise ArgumentError(f"{who}: checkpoint_dir must be a directory, got "
+                                f"{os.fspath(checkpoint_dir)!r}, which is a file")
     if resume and checkpoint_dir is None:
         raise ArgumentError(f"{who}: resume=True needs checkpoint_dir")
     for i, observer in enumerate(observers):
@@ -701,7 +711,7 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
         raise ArgumentError(f"{who}: data must be a pair (x, y), got {describe(data)}")
     batch_size = _check_batch_size(who, batch_size, _check_data(who, x, y))
     _check_fit_options(who, x, y, epochs, validation, snapshot, observers, checkpoint_dir,
-                       checkpoint_every, resume, runner, stop_when)
+                       checkpoint_every, keep_checkpoints, resume, runner, stop_when)
     config = Config(net, loss, optimizer, x, y, batch_size, shuffle, drop_last,
                     tuple(validation) if validation is not None else None,
                     tuple(snapshot) if snapshot is not None else None)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from funcnet import layers, losses, optim, random, train, tree
-from funcnet.errors import NonFiniteError
+from funcnet.errors import ArgumentError, NonFiniteError
 
 
 def _overflowing_update():
@@ -37,3 +37,43 @@ def test_an_update_that_overflows_at_the_epochs_last_step_is_named(runner):
             train.fit(net, loss, opt, params, data, epochs=1, batch_size=4, key=random.key(1),
                       progress=False, runner=_runner(runner))
     assert caught.value.state.epoch == 0 and tree.all_finite(caught.value.state.params)
+
+
+def _classifier_fit(**options):
+    """A small classifier's fit; ``steps`` counts the loss's forward passes."""
+    steps, loss = [], losses.softmax_cross_entropy()
+
+    def counted(pred, target):
+        steps.append(1)
+        return loss.forward(pred, target)
+
+    net = layers.mlp([4, 3])
+    params, _ = net.init(random.key(0), (3,))
+    x, y = random.normal(random.key(1), (8, 3)), np.arange(8) % 3
+    options = dict(epochs=3, batch_size=4, key=random.key(2), progress=False) | options
+    try:
+        return train.fit(net, loss._replace(forward=counted), optim.sgd(0.1), params, (x, y),
+                         **options)
+    finally:
+        _classifier_fit.steps = len(steps)
+
+
+@pytest.mark.parametrize(("options", "match"), [
+    (dict(keep_checkpoints=0), r"fit: keep_checkpoints must be a positive integer, got 0"),
+    (dict(keep_checkpoints="3"), r"fit: keep_checkpoints must be a positive integer, got '3'"),
+    (dict(keep_checkpoints=2, checkpoint_dir=None), r"fit: keep_checkpoints needs checkpoint_dir"),
+    (dict(checkpoint_dir=7), r"fit: checkpoint_dir must be a path .* got an? int"),
+    (dict(checkpoint_dir="a_file"), r"fit: checkpoint_dir must be a directory, got '.*a_file'"),
+])
+def test_checkpoint_options_are_refused_before_training_not_after_it(tmp_path, options, match):
+    """keep_checkpoints was checked by the first save_checkpoint, after the first epoch that
+    saves (with checkpoint_every None: after the whole run, which was lost with it), and was
+    ignored without checkpoint_dir; a checkpoint_dir that is a file or no path at all failed
+    there too."""
+    (tmp_path / "a_file").write_text("not a directory")
+    options = dict(checkpoint_dir=tmp_path) | options
+    if isinstance(options["checkpoint_dir"], str):
+        options["checkpoint_dir"] = tmp_path / options["checkpoint_dir"]
+    with pytest.raises(ArgumentError, match=match):
+        _classifier_fit(**options)
+    assert _classifier_fit.steps == 0

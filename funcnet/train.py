@@ -35,6 +35,7 @@ from funcnet.errors import (
     ArgumentError,
     ArrayTypeError,
     CheckpointError,
+    FuncnetError,
     NonFiniteError,
     ShapeError,
     describe,
@@ -404,15 +405,38 @@ def check_config(config: Config, state: TrainState) -> None:
     who = "run_epoch"
     n = _check_data(who, config.x, config.y)
     size = _check_batch_size(who, config.batch_size, n)
+    _check_net_and_loss(config, state, config.x, size, config.y)
+
+
+def _check_net_and_loss(config: Config, state: TrainState, x: Any, size: int, y: Any) -> None:
+    """The net's checks on a batch of ``size`` rows like ``x`` (no math), then the loss's on
+    every target ``y`` (None: predictions alone)."""
     net, loss = config.net, config.loss
     if net.kernel is None:
         return  # plain functions: the net checks itself, if at all, as it runs
     extras = {"train": True, "key": random.key(0), "state": state.model_state}
-    x = ArraySpec((size, *config.x.shape[1:]), config.x.dtype)
-    out = net.kernel.check(state.params, x, **{k: v for k, v in extras.items()
-                                                if k in net.takes})
-    if out is not None and loss.kernel is not None:
-        loss.kernel.check(ArraySpec((n, *out.shape[1:]), out.dtype), config.y)
+    spec = ArraySpec((size, *x.shape[1:]), x.dtype)
+    out = net.kernel.check(state.params, spec, **{k: v for k, v in extras.items()
+                                                   if k in net.takes})
+    if out is not None and loss.kernel is not None and y is not None:
+        loss.kernel.check(ArraySpec((len(y), *out.shape[1:]), out.dtype), y)
+
+
+def _check_eval_inputs(who: str, config: Config, state: TrainState) -> None:
+    """The validation data and snapshot inputs against the net and loss, as ``check_config``
+    checks the training data: else a mistake in them fails after the first epoch, unnamed."""
+    inputs = []
+    if config.validation is not None:
+        inputs.append(("validation", *config.validation))
+    if config.snapshot is not None:
+        inputs.append(("snapshot", config.snapshot[0], None))
+    for name, x, y in inputs:
+        if x.ndim == 0:
+            raise ShapeError(f"{who}: {name} inputs need a sample axis, got a 0-d array")
+        try:
+            _check_net_and_loss(config, state, x, int(x.shape[0]), y)
+        except FuncnetError as e:
+            raise type(e)(f"{who}({name}): {e}") from None
 
 
 def epoch_keys(key: Any) -> tuple[Any, Any, Any]:
@@ -620,6 +644,10 @@ def _check_fit_options(who: str, x: Any, y: Any, epochs: Any, validation: Any, s
             raise ArgumentError(f"{who}: {name} must be a pair {parts}, got {describe(value)}")
     if validation is not None:
         _check_data(f"{who}(validation)", *validation)
+        for name, value in zip(("x", "y"), validation, strict=True):
+            if not np.all(np.isfinite(value)):  # else NaN losses after the first epoch
+                raise NonFiniteError(f"{who}: validation {name} holds NaN or inf at row "
+                                     f"{int(np.argwhere(~np.isfinite(value))[0][0])}")
     if snapshot is not None:
         inputs, interval = snapshot
         if not is_array(inputs):
@@ -720,6 +748,7 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
     if resume:
         state = _resume(state, checkpoint_dir, epochs)
     check_config(config, state)
+    _check_eval_inputs(who, config, state)
     bar = _progress_bar(epochs, state.epoch, progress)
     # The history so far, one list per field. Each epoch runs on a state with an empty
     # history and its entries are appended here; the whole History is built only for

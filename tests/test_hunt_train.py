@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from funcnet import layers, losses, optim, random, train, tree
+from funcnet import errors, layers, losses, optim, random, train, tree
 from funcnet.errors import ArgumentError, NonFiniteError
 
 
@@ -77,3 +77,31 @@ def test_checkpoint_options_are_refused_before_training_not_after_it(tmp_path, o
     with pytest.raises(ArgumentError, match=match):
         _classifier_fit(**options)
     assert _classifier_fit.steps == 0
+
+
+_X = random.normal(random.key(1), (8, 3))
+_LABELS = np.arange(8) % 3
+
+
+@pytest.mark.parametrize(("options", "error", "match"), [
+    (dict(validation=(_X[:, :2], _LABELS)), "ShapeError",
+     r"fit\(validation\): mlp\(\[4, 3\]\) layer 0 \(dense\(4\)\): dense\(4\): expected 3 input "
+     r"features, got 2"),
+    (dict(validation=(_X[:1], _LABELS[:1] + 3)), "ShapeError",
+     r"fit\(validation\): softmax_cross_entropy: labels must lie in \[0, 3\)"),
+    (dict(validation=(_X, _LABELS.astype(float))), "ArrayTypeError",
+     r"fit\(validation\): softmax_cross_entropy: class labels must be integers"),
+    (dict(snapshot=(_X[:, :2], 1)), "ShapeError", r"fit\(snapshot\): mlp\(\[4, 3\]\) layer 0"),
+    (dict(validation=(np.where(np.arange(8)[:, None] == 5, np.nan, _X), _LABELS)),
+     "NonFiniteError", r"fit: validation x holds NaN or inf at row 5"),
+])
+def test_validation_and_snapshot_inputs_are_checked_before_the_first_epoch(options, error,
+                                                                           match):
+    """They were first used after the first epoch: it trained, and then the error did not
+    say that the validation data or snapshot inputs were at fault; NaN in the validation
+    data gave a NonFiniteError from the loss whose ``state`` was None, where fit promises
+    the last finite TrainState."""
+    with pytest.raises(getattr(errors, error), match=match):
+        _classifier_fit(**options)
+    assert _classifier_fit.steps == 0
+

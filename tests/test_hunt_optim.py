@@ -1,0 +1,49 @@
+"""Regression tests for bugs found reviewing optim, losses, data, tree, random and init."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from funcnet import layers, losses, optim, random, train
+from funcnet import tree as ftree
+
+
+def _scale():
+    """A layer with one learnable 0-d parameter: ``y = s x``."""
+
+    def init(key, in_shape):
+        return {"s": np.array(1.0)}, tuple(in_shape)
+
+    def forward(params, x):
+        return x * params["s"], (x, params["s"])
+
+    def backward(cache, dy):
+        x, s = cache
+        return dy * s, {"s": (dy * x).sum()}
+
+    return layers.Layer(init, forward, backward, name="scale")
+
+
+@pytest.mark.parametrize("name", sorted(optim.CONSTRUCTORS))
+def test_the_kernel_keeps_a_0d_leaf_an_array(name):
+    """numpy's math on a 0-d array gives a numpy scalar; the kernel (what fit runs) must
+    give the 0-d array update gives, or fit's params stop being arrays."""
+    opt = optim.CONSTRUCTORS[name](0.1)
+    params = {"s": np.array(1.0), "W": np.ones((2, 2))}
+    grads = ftree.map(lambda w: 0.5 * w, params)
+    new, state = optim.math_of(opt)(grads, opt.init(params), params)
+    for leaf in ftree.leaves((new, state)):
+        assert type(leaf) is np.ndarray, type(leaf)
+
+
+def test_params_fit_returns_with_a_0d_leaf_train_on():
+    """fit's params, with a 0-d leaf, are accepted by the optimizer and by fit again."""
+    net = layers.serial(layers.dense(3), _scale())
+    params, _ = net.init(random.key(0), (2,))
+    x, y = random.normal(random.key(1), (8, 2)), np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    opt, loss = optim.adam(0.01), losses.softmax_cross_entropy()
+    state = train.fit(net, loss, opt, params, (x, y), epochs=2, batch_size=4, key=random.key(2))
+    assert all(type(leaf) is np.ndarray for leaf in ftree.leaves((state.params, state.opt_state)))
+    opt.update(ftree.map(np.zeros_like, state.params), state.opt_state, state.params)
+    train.fit(net, loss, opt, state.params, (x, y), epochs=1, batch_size=4, key=random.key(3))

@@ -151,13 +151,13 @@ def _program_key(value: Any) -> Any:
     """A hashable value, equal for two values that compute the same thing (what the
     program ``jax.jit`` traces from a net, loss and optimizer depends on).
 
-    A function is its code, its globals (by identity), defaults, attributes and closure
-    values, each compared so in turn: two ``optim.adam(1e-3)`` are equal, and unequal to
-    ``optim.adam(2e-3)``. Numbers, strings, dtypes and arrays compare by type and value
-    (floats by their bits); containers and NamedTuples by type and entries; methods and
-    ``functools.partial`` by their parts; anything else by identity. A container or
-    function met again is a reference to its first visit (as in pickle), so a closure
-    that holds its own function ends.
+    A function is its code, its globals (by identity, and the values of those its code
+    names), defaults, attributes and closure values, each compared so in turn: two
+    ``optim.adam(1e-3)`` are equal, and unequal to ``optim.adam(2e-3)``. Numbers, strings,
+    dtypes and arrays compare by type and value (floats by their bits); containers and
+    NamedTuples by type and entries; methods and ``functools.partial`` by their parts;
+    anything else by identity. A container or function met again is a reference to its first
+    visit (as in pickle), so a closure that holds its own function ends.
     """
     visits: dict[int, int] = {}  # id of a container or function -> its visit number
     held = []  # what those ids belong to, alive until the walk ends (no id is reused)
@@ -182,8 +182,8 @@ def _program_key(value: Any) -> Any:
             return kind, frozenset(map(walk, v))
         if kind is types.FunctionType:
             return (kind, v.__code__, _Identity(id(v.__globals__), v.__globals__),
-                    walk(v.__defaults__), walk(v.__kwdefaults__), walk(v.__dict__),
-                    walk(v.__closure__))
+                    walk(_globals_read(v)), walk(v.__defaults__), walk(v.__kwdefaults__),
+                    walk(v.__dict__), walk(v.__closure__))
         if kind is types.CellType:  # a variable a closure holds
             try:
                 contents = v.cell_contents
@@ -197,6 +197,24 @@ def _program_key(value: Any) -> Any:
         return _Identity(id(v), v)
 
     return walk(value)
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """The names ``code`` and the functions and comprehensions written inside it look up."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _globals_read(function: types.FunctionType) -> dict[str, Any]:
+    """The module globals ``function``'s code names, with their values now: a constant or
+    helper function changed between two fits (at a notebook's prompt) is another program,
+    not the one traced with the old value."""
+    found = function.__globals__
+    return {name: found[name] for name in sorted(_global_names(function.__code__))
+            if name in found}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -105,3 +105,39 @@ def test_validation_and_snapshot_inputs_are_checked_before_the_first_epoch(optio
         _classifier_fit(**options)
     assert _classifier_fit.steps == 0
 
+
+
+_SCALE = 1.0  # a module constant a user's layer reads: changed between two fits below
+
+
+def _scaled():
+    """A parameterless layer y = _SCALE * x, reading the module's constant as it runs."""
+    def init(key, in_shape):
+        return (), tuple(in_shape)
+
+    def forward(params, x):
+        return _SCALE * x, ()
+
+    def backward(cache, dy):
+        return _SCALE * dy, ()
+
+    return layers.Layer(init, forward, backward, name="scaled")
+
+
+def test_a_changed_global_is_not_computed_with_its_old_value_by_the_jit_path(monkeypatch):
+    """jit kept the compiled epoch for an equal net, comparing functions' globals by the
+    dict's identity alone: after a constant (or a helper function) a layer reads was
+    changed, as at a notebook's prompt, a new fit with runner=jit.epoch_runner silently
+    ran the program traced with the old value while the numpy path used the new one."""
+    runner = _runner("jit")
+
+    def losses_of(run):
+        net = layers.serial(layers.dense(3), _scaled())
+        params, _ = net.init(random.key(0), (3,))
+        return train.fit(net, losses.softmax_cross_entropy(), optim.sgd(0.1), params,
+                         (_X, _LABELS), epochs=2, batch_size=4, key=random.key(3),
+                         progress=False, runner=run).history.loss
+
+    np.testing.assert_allclose(losses_of(runner), losses_of(None), rtol=1e-12)
+    monkeypatch.setitem(globals(), "_SCALE", 5.0)
+    np.testing.assert_allclose(losses_of(runner), losses_of(None), rtol=1e-12)

@@ -47,3 +47,27 @@ def test_params_fit_returns_with_a_0d_leaf_train_on():
     assert all(type(leaf) is np.ndarray for leaf in ftree.leaves((state.params, state.opt_state)))
     opt.update(ftree.map(np.zeros_like, state.params), state.opt_state, state.params)
     train.fit(net, loss, opt, state.params, (x, y), epochs=1, batch_size=4, key=random.key(3))
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_an_ordered_dict_of_params_updates_like_a_dict(decoupled):
+    """init took an OrderedDict (tree.map walks it), update raised a bare TypeError: the
+    kernel applied the rule to the OrderedDict itself. Keys out of sorted order, and a mask
+    that picks one by name, check that every leaf meets its own gradient and flag."""
+    from collections import OrderedDict
+
+    def decay_b(path, leaf):
+        return path[-1] == "b"
+
+    opt = optim.adam(0.1, weight_decay=0.5, decoupled=decoupled, decay_mask=decay_b)
+    plain = {"b": np.array([1.0, -2.0]), "W": np.ones((2, 2))}
+    ordered = OrderedDict(plain)
+    grads = {"b": np.array([0.3, 0.1]), "W": np.full((2, 2), -0.2)}
+    want = opt.update(grads, opt.init(plain), plain)
+    got = opt.update(OrderedDict(grads), opt.init(ordered), ordered)
+    assert type(got[0]) is OrderedDict and list(got[0]) == ["b", "W"]
+    for a, b in zip(ftree.leaves(want), ftree.leaves(got), strict=True):
+        np.testing.assert_array_equal(a, b)
+    kernel = optim.math_of(opt)(OrderedDict(grads), opt.init(ordered), ordered)
+    for a, b in zip(ftree.leaves(want), ftree.leaves(kernel), strict=True):
+        np.testing.assert_array_equal(a, b)

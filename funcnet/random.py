@@ -135,12 +135,17 @@ def uniform(k: Key, shape: Any = (), dtype: Any = np.float64, minval: float = 0.
     if not minval < maxval:
         raise ArgumentError(f"random.uniform: needs minval < maxval, got {minval} and {maxval}")
     u = _generator("random.uniform", k).random(shape, dtype=dtype)
-    return (u * dtype.type(maxval - minval) + dtype.type(minval)).astype(dtype, copy=False)
+    out = (u * dtype.type(maxval - minval) + dtype.type(minval)).astype(dtype, copy=False)
+    # u < 1, but u * range + minval can round up to maxval (float32 at 1 - 2**-24 on [1, 2))
+    return np.minimum(out, np.nextafter(dtype.type(maxval), dtype.type(minval)))
 
 
 def integers(k: Key, low: int, high: int, shape: Any = ()) -> np.ndarray:
     """Integers drawn uniformly from ``[low, high)`` as int64."""
     shape = _shape("random.integers", shape)
+    if not (_is_int(low) and _is_int(high)):
+        raise ArgumentError(f"random.integers: low and high must be integers, got {low!r} "
+                            f"and {high!r}")
     if not low < high:
         raise ArgumentError(f"random.integers: needs low < high, got {low} and {high}")
     return _generator("random.integers", k).integers(low, high, size=shape, dtype=np.int64)

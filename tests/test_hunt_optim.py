@@ -71,3 +71,19 @@ def test_an_ordered_dict_of_params_updates_like_a_dict(decoupled):
     kernel = optim.math_of(opt)(OrderedDict(grads), opt.init(ordered), ordered)
     for a, b in zip(ftree.leaves(want), ftree.leaves(kernel), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_float32_uniform_never_returns_maxval():
+    """u * (maxval - minval) + minval rounds up to maxval for u = 1 - 2**-24 on [1, 2) in
+    float32: key 7's draw 403413 gave exactly 2.0, outside [minval, maxval)."""
+    u = random.uniform(random.key(7), (2**21,), np.float32, 1.0, 2.0)
+    assert u.dtype == np.float32 and u.max() < 2.0 and u.min() >= 1.0
+    assert u[403413] == np.nextafter(np.float32(2.0), np.float32(0.0))
+
+
+def test_integers_refuses_bounds_that_are_not_integers():
+    """numpy's Generator.integers truncated low=0.5 and drew 0, below low."""
+    from funcnet.errors import ArgumentError
+    with pytest.raises(ArgumentError, match=r"random\.integers: low and high must be integers"):
+        random.integers(random.key(0), 0.5, 10, (4,))
+    assert random.integers(random.key(0), np.int64(0), 3, (2,)).dtype == np.int64

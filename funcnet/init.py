@@ -47,9 +47,10 @@ def _normal(who: str, std: float, key: Any, shape: Any, dtype: Any) -> np.ndarra
 
 
 def _fan_in(who: str, shape: Any) -> int:
-    n = fan_in(random._shape(who, shape))
+    shape = random._shape(who, shape)
+    n = fan_in(shape)
     if n == 0:
-        raise ArgumentError(f"{who}: shape {tuple(shape)} has no inputs (fan-in 0): an axis "
+        raise ArgumentError(f"{who}: shape {shape} has no inputs (fan-in 0): an axis "
                             f"before the last is 0, and the spread is 1/fan-in")
     return n
 

@@ -87,3 +87,13 @@ def test_integers_refuses_bounds_that_are_not_integers():
     with pytest.raises(ArgumentError, match=r"random\.integers: low and high must be integers"):
         random.integers(random.key(0), 0.5, 10, (4,))
     assert random.integers(random.key(0), np.int64(0), 3, (2,)).dtype == np.int64
+
+
+@pytest.mark.parametrize("make", ["xavier", "he"])
+def test_fan_in_zero_of_an_int_shape_is_named(make):
+    """A shape given as an int (which the samplers take) of 0 raised a bare TypeError
+    ('int' object is not iterable) while wording the fan-in message."""
+    from funcnet import init
+    from funcnet.errors import ArgumentError
+    with pytest.raises(ArgumentError, match=rf"init\.{make}: shape \(0,\) has no inputs"):
+        getattr(init, make)(random.key(0), 0)

@@ -563,7 +563,13 @@ def finish_epoch(config: Config, state: TrainState, done: EpochResult) -> TrainS
     if len(done.accuracies):
         added["accuracy"] = float(np.mean(done.accuracies))
     if config.validation is not None:
-        ev = evaluate(net, loss, params, *config.validation, model_state=model_state)
+        try:
+            ev = evaluate(net, loss, params, *config.validation, model_state=model_state)
+        except NonFiniteError as e:  # finite params whose eval-mode outputs overflow
+            error = NonFiniteError(f"run_epoch: evaluating the validation data after epoch "
+                                   f"{state.epoch}: {e}")
+            error.state = state
+            raise error from e
         added["val_loss"] = ev.loss
         if ev.accuracy is not None:
             added["val_accuracy"] = ev.accuracy

@@ -141,3 +141,17 @@ def test_a_changed_global_is_not_computed_with_its_old_value_by_the_jit_path(mon
     np.testing.assert_allclose(losses_of(runner), losses_of(None), rtol=1e-12)
     monkeypatch.setitem(globals(), "_SCALE", 5.0)
     np.testing.assert_allclose(losses_of(runner), losses_of(None), rtol=1e-12)
+
+
+@pytest.mark.parametrize("runner", ["numpy", "jit"])
+def test_a_validation_evaluation_that_overflows_names_the_epoch_and_keeps_a_state(runner):
+    """Finite validation data whose eval-mode outputs overflow: the loss's NonFiniteError
+    came out of fit bare, naming neither the validation data nor the epoch, with state None
+    where fit promises the last finite TrainState."""
+    far = (np.full((2, 3), 1.7e308), _LABELS[:2])
+    with np.errstate(over="ignore", invalid="ignore"):
+        with pytest.raises(NonFiniteError, match=r"evaluating the validation data after epoch "
+                                                 r"0: softmax_cross_entropy") as caught:
+            _classifier_fit(validation=far, runner=_runner(runner))
+    state = caught.value.state
+    assert isinstance(state, train.TrainState) and state.epoch == 0

@@ -429,6 +429,15 @@ def _check_dparams(name: str, params: Any, dparams: Any) -> None:
                                 expected_name="params", actual_name="dparams")
 
 
+def _float64_extras(forward_kwargs: dict | None) -> dict:
+    """The keywords for forward, with a layer's ``state`` in float64 like its params (a
+    float32 batch norm's running statistics are checked with its params, in float64)."""
+    kwargs = dict(forward_kwargs or {})
+    if "state" in kwargs:
+        kwargs["state"] = _as_float64(kwargs["state"])
+    return kwargs
+
+
 def check_layer(
     layer: Layer,
     params: Any,
@@ -458,7 +467,7 @@ def check_layer(
       GradientCheckError: a hand-written gradient of the wrong shape; with
         ``raise_on_failure=True``, any failure (the message is the table).
     """
-    kwargs = dict(forward_kwargs or {})
+    kwargs = _float64_extras(forward_kwargs)
     inputs = _as_float64({"params": params, "x": x})
     y, cache = layer.forward(inputs["params"], inputs["x"], **kwargs)  # checked once, here
     dy = random.normal(random.key(seed), np.shape(y)) if dy is None else dy
@@ -549,7 +558,7 @@ def check_serial(
                          forward_kwargs=forward_kwargs, **options)
     inputs = _as_float64({"params": params, "x": x})
     _, cache = serial(*map(_recording, layers), name=name).forward(
-        inputs["params"], inputs["x"], **dict(forward_kwargs or {}))
+        inputs["params"], inputs["x"], **_float64_extras(forward_kwargs))
     parts = tuple(
         check_layer(layer._replace(name=f"{name} layer {i} ({layer.name})"),
                     inputs["params"][i], received.x, seed=seed,

@@ -86,6 +86,9 @@ class Kernel(NamedTuple):
     raises unless ``dy`` fits the output that made ``cache``. ``entries`` are the
     checked ``(forward, backward)`` built from it: a layer whose own function is
     no longer its entry (``layer._replace(backward=...)``) runs that, not the kernel.
+    ``spec_ahead`` is False for a layer whose ``check`` cannot give y's spec ahead of
+    the math and returns None (a ``serial`` holding a layer without a kernel): a
+    composition then runs that layer's checked forward, as for a layer without a kernel.
     """
 
     forward: Callable[..., tuple[Array, Any]]
@@ -93,6 +96,7 @@ class Kernel(NamedTuple):
     check: Callable[..., ArraySpec]
     check_dy: Callable[[Any, Any], None]
     entries: tuple[Callable, Callable] | tuple[()] = ()
+    spec_ahead: bool = True
 
 
 class Layer(NamedTuple):
@@ -242,11 +246,20 @@ def check_train(who: str, train: Any) -> bool:
     return bool(train)
 
 
-def check_same_float(who: str, x: Any, W: Any) -> None:
-    """Refuse a silent upcast: a float input must have the parameters' dtype."""
-    if x.dtype != W.dtype and np.dtype(x.dtype).kind == "f":
+def check_same_float(who: str, x: Any, W: Any, *, made: Any = None) -> None:
+    """Refuse a silent upcast: a float input must have the parameters' dtype, and an integer
+    or bool one must not turn the math into another float (numpy makes float64 of int64 and
+    float32). ``made``: the dtype the math gives, if not numpy's promotion of x's and W's."""
+    if x.dtype == W.dtype:
+        return
+    if np.dtype(x.dtype).kind == "f":
         raise ArrayTypeError(f"{who}: x is {x.dtype} but the parameters are {W.dtype}; build "
                              f"the layer with dtype={np.dtype(x.dtype).name!r} or cast x")
+    made = np.result_type(x.dtype, W.dtype) if made is None else np.dtype(made)
+    if made != W.dtype:
+        raise ArrayTypeError(f"{who}: x is {x.dtype}, which with the parameters' {W.dtype} "
+                             f"computes in {made}; cast x to {W.dtype} "
+                             f"(x.astype(np.{np.dtype(W.dtype).name}))")
 
 
 def check_cache(who: str, cache: Any, kind: type) -> None:

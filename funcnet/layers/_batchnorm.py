@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from funcnet._xp import namespace
-from funcnet.errors import ArgumentError, ShapeError, require_probability
+from funcnet.errors import ArgumentError, ArrayTypeError, ShapeError, require_probability
 from funcnet.layers._base import (
     ArraySpec,
     Layer,
@@ -78,7 +78,8 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.floa
     (array([0.2, 2. ]), array([ 1. , 10.9]))
     """
     momentum = require_probability("batch_norm", "momentum", momentum)
-    if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < math.inf:
+    if (isinstance(eps, bool) or not isinstance(eps, int | float | np.integer | np.floating)
+            or not 0 < eps < math.inf):
         raise ArgumentError(f"batch_norm: eps must be a finite number > 0, got {eps!r}")
     eps = float(eps)
     dtype = np.dtype(dtype)
@@ -146,7 +147,9 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.floa
         if x.ndim not in (2, 4) or x.shape[1] != channels:
             raise ShapeError(f"{name}: expected x of shape (batch, {channels}) or (batch, "
                              f"{channels}, height, width), got {tuple(x.shape)}")
-        check_same_float(name, x, gamma)
+        # numpy's mean of integers is float64, whatever gamma's dtype
+        check_same_float(name, x, gamma, made=np.result_type(
+            x.dtype if np.dtype(x.dtype).kind == "f" else np.float64, gamma.dtype))
         if check_train(name, train) and x.shape[0] == 0:
             raise ShapeError(f"{name}: train=True needs at least one sample to take batch "
                              f"statistics from, got x of shape {tuple(x.shape)}")
@@ -154,6 +157,12 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.floa
             raise ArgumentError(f"{name}: needs state=...; start from "
                                 f"layers.init_state(layer, in_shape) and pass on cache.state")
         _per_channel(name, state, "state", ("mean", "var"), channels)
+        dtypes = [tree[k].dtype for tree, k in ((params, "gamma"), (params, "beta"),
+                                                 (state, "mean"), (state, "var"))]
+        if len(set(dtypes)) > 1:  # else y and the new state come out in the widest of them
+            raise ArrayTypeError(f"{name}: params gamma, beta and state mean, var must share "
+                                 f"one float dtype, got {', '.join(map(str, dtypes))}; take "
+                                 f"the state from layers.init_state(layer, in_shape)")
         return ArraySpec(tuple(x.shape), np.result_type(x.dtype, gamma.dtype))
 
     def check_dy(cache, dy):

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from funcnet.errors import ArgumentError, ArrayTypeError, FuncnetError, StructureError, describe
-from funcnet.layers._base import Layer, check_key, check_train, checked_layer, init_state, math_of
+from funcnet.errors import (
+    ArgumentError,
+    ArrayTypeError,
+    FuncnetError,
+    StructureError,
+    describe,
+    is_array,
+)
+from funcnet.layers._base import (
+    ArraySpec,
+    Layer,
+    check_key,
+    check_train,
+    checked_layer,
+    init_state,
+    math_of,
+)
 from funcnet.random import key as make_key
 from funcnet.random import split
 
@@ -55,8 +70,10 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
     where = [f"{name} layer {i} ({layer.name})" for i, layer in enumerate(layers)]
     takes = frozenset().union(*(layer.takes for layer in layers))
     keyed = [i for i, layer in enumerate(layers) if "key" in layer.takes]
-    # layers up to the first one without a kernel are checked ahead; from it on, as they run
-    ahead = next((i for i, layer in enumerate(layers) if layer.kernel is None), n)
+    # layers up to the first one whose check cannot give its output's spec (no kernel, or a
+    # serial holding such a layer) are checked ahead; from it on, as they run
+    ahead = next((i for i, layer in enumerate(layers)
+                  if layer.kernel is None or not layer.kernel.spec_ahead), n)
     forwards = [math_of(layer)[0] if i < ahead else layer.forward
                 for i, layer in enumerate(layers)]
     backwards = [math_of(layer)[1] for layer in layers]
@@ -138,6 +155,11 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
                 spec = layers[i].kernel.check(params[i], spec, **args)
             except FuncnetError as e:
                 raise type(e)(f"{where[i]}: {e}") from e
+            if not (isinstance(spec, ArraySpec) or is_array(spec)):
+                raise ArrayTypeError(f"{where[i]}: its check returned {describe(spec)}; a "
+                                     f"layer's check must return the spec of its output, "
+                                     f"layers.ArraySpec(shape, dtype), which the layer after "
+                                     f"it is checked against")
         if "train" in takes:  # after the layers, which name themselves in the message
             check_train(name, extras.get("train"))
         return spec if ahead == n else None
@@ -163,7 +185,10 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             shape = layer.init(make_key(0), shape)[1]
         return tuple(states)
 
-    return checked_layer(name, init, forward, backward_through(backwards), check=check,
-                         check_dy=check_dy, takes=takes,
-                         initial_state=initial_state if "state" in takes else None, skips_dx=True,
-                         backward_checked=backward_through([layer.backward for layer in layers]))
+    net = checked_layer(name, init, forward, backward_through(backwards), check=check,
+                        check_dy=check_dy, takes=takes,
+                        initial_state=initial_state if "state" in takes else None, skips_dx=True,
+                        backward_checked=backward_through([layer.backward for layer in layers]))
+    # its check returns None past a layer it cannot check ahead: a serial around it must not
+    # check past it either
+    return net if ahead == n else net._replace(kernel=net.kernel._replace(spec_ahead=False))

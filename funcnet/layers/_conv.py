@@ -9,7 +9,7 @@ import numpy as np
 
 from funcnet import init as initializers
 from funcnet._xp import namespace
-from funcnet.errors import ShapeError, require_positive_int
+from funcnet.errors import ArrayTypeError, ShapeError, require_positive_int
 from funcnet.layers._base import (
     ArraySpec,
     Layer,
@@ -124,6 +124,10 @@ def conv2d(out_channels: int, kernel_size: int | tuple[int, int],
         if W.ndim != 4 or W.shape[1:] != (*kernel, out_channels) or b.shape != (out_channels,):
             raise ShapeError(f"{name}: expected params {{'W': {W_spelt}, 'b': {b_spelt}}}, got W "
                              f"{tuple(W.shape)} and b {tuple(b.shape)}")
+        if np.dtype(W.dtype).kind != "f" or b.dtype != W.dtype:
+            raise ArrayTypeError(f"{name}: params W and b must be float arrays of one dtype "
+                                 f"(build the layer with dtype=...), got {W.dtype} and "
+                                 f"{b.dtype}")
         check_rank(name, x, 4, "(batch, channels, height, width)")
         n, channels, height, width = x.shape
         if channels != W.shape[0]:

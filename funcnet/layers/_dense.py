@@ -79,9 +79,10 @@ def dense(out_dim: int, *, w_init: initializers.Initializer = initializers.xavie
     def check(params, x):
         W, b = check_two_arrays(name, params, "params",
                                 {"W": f"(in, {out_dim})", "b": f"({out_dim},)"})
-        if np.dtype(W.dtype).kind != "f" or np.dtype(b.dtype).kind != "f":
-            raise ArrayTypeError(f"{name}: params W and b must be float arrays (build the layer "
-                                 f"with dtype=...), got {W.dtype} and {b.dtype}")
+        if np.dtype(W.dtype).kind != "f" or b.dtype != W.dtype:
+            raise ArrayTypeError(f"{name}: params W and b must be float arrays of one dtype "
+                                 f"(build the layer with dtype=...), got {W.dtype} and "
+                                 f"{b.dtype}")
         if W.ndim != 2 or W.shape[1] != out_dim or tuple(b.shape) != (out_dim,):
             raise ShapeError(f"{name}: expected params W of shape (in, {out_dim}) and b of "
                              f"shape ({out_dim},), got W {tuple(W.shape)} and b {tuple(b.shape)}")

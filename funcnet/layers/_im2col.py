@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from funcnet._xp import namespace
 from funcnet.errors import ArgumentError, ShapeError
 
@@ -32,8 +34,8 @@ _AXES = ("height", "width")
 def pair(who: str, name: str, value: Any, *, minimum: int) -> Pair:
     """``value`` (an int or a pair of ints, each >= ``minimum``) as a pair, else ArgumentError."""
 
-    def is_int(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
+    def is_int(v: Any) -> bool:  # numpy's integers too: sizes drawn from np.arange
+        return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
     both = (value, value) if is_int(value) else value
     if not (isinstance(both, tuple | list) and len(both) == 2

@@ -51,8 +51,9 @@ def mlp(sizes: Sequence[int], activation: str | Layer = "relu", output: str | La
     sizes = [require_positive_int(who, f"sizes[{i}]", s) for i, s in enumerate(sizes)]
     hidden = activation_layer(activation, who=who)  # pure functions: one value serves every slot
     out = None if output is None else activation_layer(output, who=f"{who} output")
-    if w_init is None:
-        w_init = initializers.he if activation in ("relu", "leaky_relu") else initializers.xavier
+    if w_init is None:  # by the layer's name, so relu() and leaky_relu(0.2) count as well
+        relu_family = hidden.name == "relu" or hidden.name.startswith("leaky_relu(")
+        w_init = initializers.he if relu_family else initializers.xavier
     layers: list[Layer] = []
     for i, width in enumerate(sizes):
         layers.append(dense(width, w_init=w_init, b_init=b_init, dtype=dtype))

@@ -92,6 +92,8 @@ def fold_in(k: Key, data: int) -> Key:
     _require_key("random.fold_in", k)
     if not _is_int(data) or data < 0:
         raise ArgumentError(f"random.fold_in: data must be a non-negative integer, got {data!r}")
+    if data >= 2**64:  # it is a counter word
+        raise ArgumentError(f"random.fold_in: data must be below 2**64, got {data!r}")
     return _seal(_bit_generator(k, _FOLD_DOMAIN, int(data)).random_raw(2))
 
 

@@ -97,3 +97,11 @@ def test_fan_in_zero_of_an_int_shape_is_named(make):
     from funcnet.errors import ArgumentError
     with pytest.raises(ArgumentError, match=rf"init\.{make}: shape \(0,\) has no inputs"):
         getattr(init, make)(random.key(0), 0)
+
+
+def test_fold_in_names_data_too_large_for_its_counter_word():
+    """fold_in(k, 2**64) raised numpy's bare OverflowError building the counter."""
+    from funcnet.errors import ArgumentError
+    with pytest.raises(ArgumentError, match=r"random\.fold_in: data must be below 2\*\*64"):
+        random.fold_in(random.key(0), 2**64)
+    random.fold_in(random.key(0), 2**64 - 1)

@@ -685,6 +685,22 @@ def _check_fit_options(who: str, x: Any, y: Any, epochs: Any, validation: Any, s
             raise ArgumentError(f"{who}: {name} must be {what} or None, got {describe(value)}")
 
 
+def _save_on_the_way_out(error: BaseException, directory: Any, state: TrainState, saved: int,
+                         keep: int | None) -> None:
+    """Save ``state``, the last completed epoch of a run that ``error`` ends, into the
+    checkpoint ``directory`` unless it holds that epoch already or saving is what failed;
+    a note on ``error`` says where it went, or why it could not be saved."""
+    if directory is None or state.epoch == saved or isinstance(error, CheckpointError):
+        return
+    try:
+        path = io.save_checkpoint(directory, state, state.epoch, keep=keep)
+    except CheckpointError as e:
+        error.add_note(f"fit: the state after epoch {state.epoch} could not be saved: {e}")
+    else:
+        error.add_note(f"fit: the state after epoch {state.epoch} was saved to {path}; "
+                       f"resume=True goes on from it")
+
+
 def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[Any, Any], *,
         epochs: int, batch_size: int, key: Any, shuffle: bool = True, drop_last: bool = False,
         validation: tuple[Any, Any] | None = None, snapshot: tuple[Any, int] | None = None,
@@ -713,7 +729,9 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
       progress: a tqdm bar; default on at a terminal, off when the CI variable is set.
       checkpoint_dir, checkpoint_every, keep_checkpoints: save the state into
         ``checkpoint_dir`` every ``checkpoint_every`` epochs and after the last one,
-        keeping the newest ``keep_checkpoints`` (default all).
+        keeping the newest ``keep_checkpoints`` (default all). A run that ends on an
+        exception (Ctrl-C, a ``NonFiniteError``, an observer's) saves its last completed
+        epoch first, unless saving is what failed; a note on the exception says where.
       resume: continue from the newest readable checkpoint in ``checkpoint_dir``.
       runner: ``runner(config) -> run``, ``run(state) -> state`` running one epoch of a
         checked configuration; default ``train.epoch_runner`` (numpy).
@@ -760,6 +778,7 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
     # history and its entries are appended here; the whole History is built only for
     # what shows it: observers, stop_when, a checkpoint, the final state.
     recorded = [list(field) for field in state.history]
+    saved = [state.epoch]  # the newest epoch checkpoint_dir holds from this run (or resumed)
 
     def with_history(current: TrainState) -> TrainState:
         return current._replace(history=History(*map(tuple, recorded)))
@@ -782,6 +801,7 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
         if checkpoint_dir is not None and (due or stop or new.epoch == epochs):
             io.save_checkpoint(checkpoint_dir, with_history(new), new.epoch,
                                keep=keep_checkpoints)
+            saved.append(new.epoch)
         if bar is not None:
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k != "epoch"})
@@ -797,9 +817,10 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
             final = new
             if after_epoch(final):
                 break
-    except NonFiniteError as e:
-        if isinstance(getattr(e, "state", None), TrainState):
+    except BaseException as e:  # a NonFiniteError, Ctrl-C, an observer's: epochs done are kept
+        if isinstance(e, NonFiniteError) and isinstance(getattr(e, "state", None), TrainState):
             e.state = with_history(e.state)
+        _save_on_the_way_out(e, checkpoint_dir, with_history(final), saved[-1], keep_checkpoints)
         raise
     finally:
         if bar is not None:

@@ -1083,6 +1083,58 @@ def test_a_crash_inside_the_rename_never_leaves_half_a_checkpoint(tmp_path):
     assert checkpoint_epochs(tmp_path) == [1, 2, 3, 4, 5, 6]
 
 
+def _interrupt_after(epoch):
+    def observer(state, metrics):
+        if metrics["epoch"] == epoch:
+            raise KeyboardInterrupt
+    return observer
+
+
+@pytest.mark.parametrize("checkpoint_every", [None, 2, 3])
+def test_ctrl_c_keeps_the_epochs_done_and_resume_goes_on_bitwise(tmp_path, checkpoint_every):
+    # Ctrl-C after epoch 3 (an observer raises it there, before epoch 3's own save):
+    # the epochs done are saved on the way out, whatever checkpoint_every says
+    options = dict(checkpoint_dir=tmp_path, checkpoint_every=checkpoint_every)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        fit_classifier(6, observers=[_interrupt_after(3)], **options)
+    assert checkpoint_epochs(tmp_path)[-1] == 3
+    assert re.search(r"fit: the state after epoch 3 was saved to .*ckpt-00000003\.npz; "
+                     r"resume=True goes on from it", "\n".join(stopped.value.__notes__))
+    assert_same_state(io.load_tree(io.list_checkpoints(tmp_path)[-1][1],
+                                   like=explicit_loop(3)[-1]), explicit_loop(3)[-1])
+    resumed = fit_classifier(6, resume=True, **options)
+    assert_same_state(resumed, fit_classifier(6))
+
+
+def test_an_interrupt_before_any_new_epoch_is_done_saves_nothing(tmp_path):
+    sce = losses.softmax_cross_entropy()
+
+    def interrupted(pred, target):
+        raise KeyboardInterrupt
+
+    stopping = Loss(interrupted, sce.backward, classification=True)
+    with pytest.raises(KeyboardInterrupt) as stopped:  # in the first epoch
+        fit_classifier(6, loss=stopping, checkpoint_dir=tmp_path)
+    assert checkpoint_epochs(tmp_path) == [] and not hasattr(stopped.value, "__notes__")
+    fit_classifier(2, checkpoint_dir=tmp_path)
+    with pytest.raises(KeyboardInterrupt) as stopped:  # in the first epoch after resuming
+        fit_classifier(6, loss=stopping, checkpoint_dir=tmp_path, resume=True)
+    assert checkpoint_epochs(tmp_path) == [2] and not hasattr(stopped.value, "__notes__")
+
+
+def test_a_diverging_run_saves_its_last_finite_epoch(tmp_path):
+    d = data.xor()
+    net = layers.mlp([4, 1], activation="tanh")
+    params, _ = net.init(random.key(0), (2,))
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(NonFiniteError) as failed:
+        train.fit(net, losses.mse(), optim.sgd(1e6), params, (d.x, d.t), epochs=50,
+                  batch_size=1, key=random.key(1), progress=False, checkpoint_dir=tmp_path)
+    last = failed.value.state
+    assert last.epoch > 0 and checkpoint_epochs(tmp_path) == [last.epoch]
+    assert_same_state(io.load_tree(io.list_checkpoints(tmp_path)[0][1], like=last), last)
+    assert f"the state after epoch {last.epoch} was saved" in failed.value.__notes__[0]
+
+
 # --------------------------------------------------------------------------- resume
 
 

@@ -81,7 +81,11 @@ def describe(value: Any) -> str:
     'a list'
     >>> describe(3)
     'an int (3)'
+    >>> describe(np.float32(0.5))
+    'a numpy float32 scalar (0.5)'
     """
+    if isinstance(value, np.generic):  # it has a shape and a dtype, but is no array
+        return f"a numpy {value.dtype} scalar ({value.item()!r})"
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
     if shape is not None and dtype is not None and hasattr(value, "__array_namespace__"):

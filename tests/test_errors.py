@@ -260,3 +260,11 @@ def test_nested_serial_prefixes_each_level():
 )
 def test_describe(value, text):
     assert errors.describe(value) == text
+
+
+def test_a_numpy_scalar_is_not_called_an_array():
+    # it has a shape and a dtype, so it was "an array of shape () and dtype float64", in a
+    # message saying that it must be a float array
+    with pytest.raises(ArrayTypeError, match=r"sgd\.init: params at params\['s'\] must be a "
+                                             r"float array, got a numpy float64 scalar \(1\.0\)"):
+        optim.sgd(0.1).init({"s": np.float64(1.0)})

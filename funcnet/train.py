@@ -676,6 +676,12 @@ def _check_fit_options(who: str, x: Any, y: Any, epochs: Any, validation: Any, s
                                 f"{os.fspath(checkpoint_dir)!r}, which is a file")
     if resume and checkpoint_dir is None:
         raise ArgumentError(f"{who}: resume=True needs checkpoint_dir")
+    earlier = [] if checkpoint_dir is None or resume else io.list_checkpoints(checkpoint_dir)
+    if earlier:  # a new run's checkpoints would mix with them, and resume take the newest
+        raise ArgumentError(f"{who}: checkpoint_dir {os.fspath(checkpoint_dir)!r} holds the "
+                            f"checkpoints of an earlier run (epochs "
+                            f"{', '.join(str(epoch) for epoch, _ in earlier)}); pass resume=True "
+                            f"to go on from the newest, or give an empty directory")
     for i, observer in enumerate(observers):
         if not callable(observer):
             raise ArgumentError(f"{who}: observers[{i}] must be callable, got {describe(observer)}")
@@ -732,7 +738,8 @@ def fit(net: Layer, loss: Loss, optimizer: Optimizer, params: Any, data: tuple[A
         keeping the newest ``keep_checkpoints`` (default all). A run that ends on an
         exception (Ctrl-C, a ``NonFiniteError``, an observer's) saves its last completed
         epoch first, unless saving is what failed; a note on the exception says where.
-      resume: continue from the newest readable checkpoint in ``checkpoint_dir``.
+      resume: continue from the newest readable checkpoint in ``checkpoint_dir``; without
+        it, a ``checkpoint_dir`` holding checkpoints is refused (the two runs' would mix).
       runner: ``runner(config) -> run``, ``run(state) -> state`` running one epoch of a
         checked configuration; default ``train.epoch_runner`` (numpy).
         ``funcnet.jit.epoch_runner`` compiles the epoch with ``jax.jit`` (needs jax): the

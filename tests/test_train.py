@@ -1135,6 +1135,17 @@ def test_a_diverging_run_saves_its_last_finite_epoch(tmp_path):
     assert f"the state after epoch {last.epoch} was saved" in failed.value.__notes__[0]
 
 
+def test_a_new_run_into_a_directory_of_checkpoints_is_refused(tmp_path):
+    # else its checkpoints mix with the earlier run's, and a later resume=True takes the
+    # newest epoch, whichever run wrote it
+    fit_classifier(4, checkpoint_dir=tmp_path, checkpoint_every=2)
+    with pytest.raises(ArgumentError, match=r"fit: checkpoint_dir '.*' holds the checkpoints of "
+                                            r"an earlier run \(epochs 2, 4\); pass resume=True"):
+        fit_classifier(3, hidden=4, checkpoint_dir=tmp_path)
+    assert checkpoint_epochs(tmp_path) == [2, 4]
+    assert_same_state(fit_classifier(4, checkpoint_dir=tmp_path, resume=True), fit_classifier(4))
+
+
 # --------------------------------------------------------------------------- resume
 
 

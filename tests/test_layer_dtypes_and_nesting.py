@@ -1,4 +1,5 @@
-"""Bugs a careful user hits in the layers and checks: each test fails without its fix."""
+"""Layers and checks: integer or float64 inputs refused where they would silently change a float32
+net's dtype, a serial holding a plain layer nested in another, mlp's init for a relu layer."""
 
 from typing import Any, NamedTuple
 

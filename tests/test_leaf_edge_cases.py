@@ -1,4 +1,5 @@
-"""Regression tests for bugs found reviewing optim, losses, data, tree, random and init."""
+"""Edge cases of leaves and draws: 0-d params and OrderedDicts through the optimizers, uniform's
+upper bound, integer bounds, fan-in 0, fold_in's counter word."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Bugs found by reading train.py, io.py and jit.py against what they promise, one test each."""
+"""How fit fails: an overflowing last update named on both paths, options and validation data
+refused before the first epoch, a changed global recompiled by the jit path."""
 
 import numpy as np
 import pytest

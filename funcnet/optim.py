@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -220,8 +220,8 @@ def _sealed(params: Tree, new: Tree) -> Tree:
 
 def _lift(f: Callable[..., Any], node: Any, *others: Any) -> Any:
     """``f`` at every leaf of ``node``, with the leaves of ``others`` at the same places:
-    trees that were checked to have ``node``'s structure (dicts and other mappings, tuples,
-    lists and NamedTuples; anything else is a leaf)."""
+    trees that were checked to have ``node``'s structure (dicts, OrderedDicts, tuples, lists
+    and NamedTuples; anything else is a leaf)."""
     kind = type(node)
     if kind is dict:
         return {k: _lift(f, node[k], *[o[k] for o in others]) for k in node}
@@ -229,7 +229,7 @@ def _lift(f: Callable[..., Any], node: Any, *others: Any) -> Any:
         return kind([_lift(f, *nodes) for nodes in zip(node, *others, strict=True)])
     if isinstance(node, tuple):  # a NamedTuple
         return kind(*[_lift(f, *nodes) for nodes in zip(node, *others, strict=True)])
-    if isinstance(node, Mapping):  # an OrderedDict: rebuilt from pairs, as dm-tree does
+    if isinstance(node, dict):  # an OrderedDict: rebuilt from pairs, as dm-tree does
         return kind((k, _lift(f, node[k], *[o[k] for o in others])) for k in node)
     return f(node, *others)
 

@@ -366,7 +366,8 @@ def gradient_check_report(rows: Sequence[tuple[str, float | None, float | None]]
     """Relative error of each parameter's gradient against ``jax.grad`` and finite differences.
 
     Horizontal bars on a log axis, hatched over their tolerance (a dashed line);
-    an error of zero is drawn at ``LOG_FLOOR`` and the x label says so.
+    an error of zero is drawn at ``LOG_FLOOR`` and the x label says so. A NaN or infinite
+    error (a gradient that is NaN or inf) fails its tolerance: its bar runs to the right edge.
 
     Args:
         rows: a non-empty list of ``(label, error_vs_jax, error_vs_numerical)``,
@@ -375,35 +376,36 @@ def gradient_check_report(rows: Sequence[tuple[str, float | None, float | None]]
     rows = [(str(label), *(None if e is None else float(e) for e in errors))
             for label, *errors in rows]
     n, height = len(rows), 0.38
+    given = np.array([e for row in rows for e in row[1:] if e is not None], dtype=np.float64)
+    shown = [tol_jax, tol_numerical, *np.maximum(given[np.isfinite(given)], LOG_FLOOR)]
+    low, high = min(shown) / 10, max(shown) * 1e3
     fig = Figure(figsize=(6.5, 1.2 + 0.45 * n), layout="constrained")
     ax = fig.add_subplot()
-    errors = []
     for name, column, tol, offset, color in (
             ("vs jax.grad", 1, tol_jax, -height / 2, STYLE["palette"][0]),
             ("vs finite differences", 2, tol_numerical, height / 2, STYLE["palette"][1])):
         index = [i for i, row in enumerate(rows) if row[column] is not None]
         drawn = np.array([rows[i][column] for i in index], dtype=np.float64)
-        widths = np.maximum(drawn, LOG_FLOOR)
+        widths = np.where(np.isfinite(drawn), np.maximum(drawn, LOG_FLOOR), high)
+        failed = ~(drawn <= tol)  # NaN fails too
         if index:
             bars = ax.barh(np.array(index) + offset, widths, height=height, color=color,
                            label=name)
-            for bar, err in zip(bars, drawn, strict=True):
-                if err > tol:
+            for bar, bad in zip(bars, failed, strict=True):
+                if bad:
                     bar.set_hatch("///")
                     bar.set_edgecolor(STYLE["bad"])
-        for i, err, width in zip(index, drawn, widths, strict=True):
-            ax.text(width * 1.6, i + offset, f"{err:.1e}" if err else "0", va="center",
-                    fontsize=STYLE["small_size"], color=STYLE["bad"] if err > tol else "black")
+        for i, err, width, bad in zip(index, drawn, widths, failed, strict=True):
+            ax.text(min(width * 1.6, high / 10), i + offset, f"{err:.1e}" if err else "0",
+                    va="center", fontsize=STYLE["small_size"],
+                    color=STYLE["bad"] if bad else "black")
         ax.axvline(tol, linestyle="--", color=color, linewidth=1.2, label=f"tolerance {tol:g}")
-        errors.append(drawn)
-    errors = np.concatenate(errors)
-    shown = [tol_jax, tol_numerical, *np.maximum(errors, LOG_FLOOR)]
     ax.set_xscale("log")
-    ax.set_xlim(min(shown) / 10, max(shown) * 1e3)
+    ax.set_xlim(low, high)
     ax.set_ylim(n - 0.5, -0.5)
     ax.set_yticks(range(n), labels=[row[0] for row in rows])
     xlabel = "relative error (log scale)"
-    if np.any(errors < LOG_FLOOR):
+    if np.any(given < LOG_FLOOR):
         xlabel += f"; zero drawn at {LOG_FLOOR:g}"
     _decorate(ax, title if title is not None else "gradient check", xlabel, "parameter")
     _legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0))

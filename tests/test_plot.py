@@ -537,3 +537,19 @@ def test_errors_are_builtin_errors_too():
         plot.confusion_matrix(np.zeros((2, 3)), ["a", "b"])
     with pytest.raises(ValueError):
         plot.samples_with_probabilities(IMAGES, PROBS * 2, ["a", "b"])
+
+
+def test_gradient_check_report_draws_a_nan_or_infinite_error_as_failed(tmp_path):
+    """A NaN gradient gives a NaN relative error: it fails every tolerance, and the figure
+    must say so (it drew it in black, unhatched and without a bar, as if it passed; an
+    infinite error could not be drawn at all)."""
+    fig = plot.gradient_check_report([("W", math.nan, 1e-9), ("b", 1e-9, math.inf)],
+                                     tol_jax=1e-7, tol_numerical=1e-6)
+    assert_png(fig, tmp_path)
+    (ax,) = fig.axes
+    assert [bool(b.get_hatch()) for b in ax.patches] == [True, False, False, True]
+    right = ax.get_xlim()[1]
+    assert [b.get_width() for b in ax.patches] == [right, 1e-9, 1e-9, right]
+    colors = {t.get_text(): t.get_color() for t in ax.texts}
+    assert colors["nan"] == colors["inf"] == plot.STYLE["bad"]
+    assert colors["1.0e-09"] == "black"

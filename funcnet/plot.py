@@ -147,6 +147,9 @@ def loss_curves(curves: Mapping[str, tuple[Any, Any]], *, xlabel: str = "epoch",
     """
     fig, [ax] = _panels(1, 1, 1.5)
     for i, (name, (x, y)) in enumerate(curves.items()):
+        if np.ndim(x) != 1 or np.shape(y)[:1] != np.shape(x):
+            raise ShapeError(f"loss_curves: curve {str(name)!r} must have x and y of shape "
+                             f"(n,), got shapes {np.shape(x)} and {np.shape(y)}")
         ax.plot(x, y, label=str(name), color=_color(i), linewidth=STYLE["line_width"])
     if log_y:
         ax.set_yscale("log")
@@ -167,6 +170,7 @@ def regression_snapshots(x: Any, t: Any, snapshots: Sequence[tuple[int, Any]], *
         x, t: inputs and targets, shape ``(n,)``.
         snapshots: a non-empty list of ``(epoch, y)``, ``y`` the outputs at ``x``, ``(n,)``.
     """
+    columns = require_positive_int("regression_snapshots", "columns", columns)
     x, t = np.asarray(x, dtype=np.float64), np.asarray(t, dtype=np.float64)
     order = np.argsort(x, kind="stable")
     fig, axes = _panels(len(snapshots), columns, 0.85, sharex=True, sharey=True)
@@ -225,6 +229,9 @@ def decision_surface(predict: Callable[[np.ndarray], Any], *, points: Any = None
         xlim, ylim: the window ``(low, high)``.
     """
     who = "decision_surface"
+    if require_positive_int(who, "resolution", resolution) < 2:
+        raise ArgumentError(f"{who}: resolution must be at least 2 (points per side of the "
+                            f"grid), got {resolution}")
     if points is not None:
         points = np.asarray(points, dtype=np.float64)
         if labels is not None:
@@ -468,7 +475,16 @@ def samples_with_probabilities(images: Any, probs: Any, class_names: Sequence[st
     """
     who = "samples_with_probabilities"
     images, probs = np.asarray(images), np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[0] == 0:
+        raise ShapeError(f"{who}: expected probs of shape (n, k) with n >= 1, "
+                         f"got shape {probs.shape}")
+    if images.ndim != 3:
+        raise ShapeError(f"{who}: expected grayscale images of shape (n, h, w), got shape "
+                         f"{images.shape}" + (" (NCHW: take images[:, 0])"
+                                              if images.ndim == 4 and images.shape[1] == 1
+                                              else ""))
     n, k = probs.shape
+    columns = require_positive_int(who, "columns", columns)
     if n != len(images):
         raise ShapeError(f"{who}: probs has {n} rows but images has {len(images)} images")
     _probabilities(who, "probs", probs)
@@ -518,8 +534,17 @@ def activation_histograms(activations: Sequence[tuple[str, Any]], *, bins: int =
         activations: ``(label, values)`` per layer; ``values`` is a non-empty,
             finite array of any shape.
     """
+    who = "activation_histograms"
     layers = [(str(label), np.asarray(values, dtype=np.float64).ravel())
               for label, values in activations]
+    if not layers:
+        raise ArgumentError(f"{who}: expected at least one (label, values) pair, got none")
+    for label, values in layers:
+        if values.size == 0 or not np.isfinite(values).all():
+            what = "no values" if values.size == 0 else \
+                f"{int((~np.isfinite(values)).sum())} NaN or infinite values"
+            raise ArgumentError(f"{who}: {label!r} must hold finite values, got {what}")
+    bins = require_positive_int(who, "bins", bins)
     low = min(v.min() for _, v in layers)
     high = max(v.max() for _, v in layers)
     if low == high:
@@ -545,17 +570,27 @@ def optimizer_paths(f: Callable[[np.ndarray, np.ndarray], Any],
             values of that shape, e.g. ``lambda X, Y: X**2 / 20 + Y**2``.
         paths: name -> the visited points, shape ``(steps, 2)``, drawn in order.
         xlim, ylim: the window ``(low, high)``.
-        minimum: where the star goes; by default the lowest grid point of ``f``.
+        minimum: where the star goes; by default the lowest grid point of ``f`` (NaN
+            values, where ``f`` is undefined, are skipped).
     """
     X, Y = np.meshgrid(np.linspace(*xlim, resolution), np.linspace(*ylim, resolution))
-    Z = f(X, Y)
+    Z = np.asarray(f(X, Y), dtype=np.float64)
+    if Z.shape != X.shape:
+        raise ShapeError(f"optimizer_paths: f must return shape {X.shape} for meshgrid "
+                         f"arrays of that shape, got shape {Z.shape}")
     if minimum is None:
-        row, col = np.unravel_index(np.argmin(Z), Z.shape)
+        if np.isnan(Z).all():
+            raise ArgumentError("optimizer_paths: f is NaN everywhere in the window; expected "
+                                "numbers somewhere, or pass minimum")
+        row, col = np.unravel_index(np.nanargmin(Z), Z.shape)
         minimum = (X[row, col], Y[row, col])
     fig, [ax] = _panels(1, 1, 1.6)
     ax.contour(X, Y, Z, levels=levels, cmap=STYLE["contour_cmap"], linewidths=0.8)
     for i, (name, path) in enumerate(paths.items()):
         path = np.asarray(path, dtype=np.float64)
+        if path.ndim != 2 or path.shape[1] != 2:
+            raise ShapeError(f"optimizer_paths: path {str(name)!r} must have shape (steps, 2), "
+                             f"got shape {path.shape}")
         ax.plot(path[:, 0], path[:, 1], marker="o", markersize=3, color=_color(i + 1),
                 linewidth=1.2, label=str(name))
     ax.scatter([minimum[0]], [minimum[1]], marker="*", s=STYLE["marker_size"] * 6,

@@ -522,6 +522,33 @@ ERRORS = [
     (lambda: plot.samples_with_probabilities(IMAGES, PROBS, ["a", "b"], true_labels=[0, 2]),
      ArgumentError, r"samples_with_probabilities: true_labels must be integer classes in "
      r"\[0, 2\), got values from 0 to 2"),
+    # shapes matplotlib refused deep inside, with errors naming neither function nor argument
+    (lambda: plot.samples_with_probabilities(IMAGES[:, None], PROBS, ["a", "b"], top=1),
+     ShapeError, r"samples_with_probabilities: expected grayscale images of shape \(n, h, w\), "
+     r"got shape \(2, 1, 3, 3\) \(NCHW: take images\[:, 0\]\)"),
+    (lambda: plot.samples_with_probabilities(IMAGES[:1], PROBS[0], ["a", "b"], top=1),
+     ShapeError, r"samples_with_probabilities: expected probs of shape \(n, k\) with n >= 1, "
+     r"got shape \(2,\)"),
+    (lambda: plot.samples_with_probabilities(IMAGES, PROBS, ["a", "b"], top=1, columns=0),
+     ArgumentError, r"samples_with_probabilities: columns must be a positive integer, got 0"),
+    (lambda: plot.regression_snapshots([0, 1], [0, 1], [(0, [0, 1])], columns=0),
+     ArgumentError, r"regression_snapshots: columns must be a positive integer, got 0"),
+    (lambda: plot.loss_curves({"train": ([0, 1], [1.0, 0.5]), "val": ([0, 1, 2], [1.0, 0.5])}),
+     ShapeError, r"loss_curves: curve 'val' must have x and y of shape \(n,\), "
+     r"got shapes \(3,\) and \(2,\)"),
+    (lambda: plot.decision_surface(lambda p: np.zeros(len(p)), resolution=1), ArgumentError,
+     r"decision_surface: resolution must be at least 2 \(points per side of the grid\), "
+     r"got 1"),
+    (lambda: plot.optimizer_paths(lambda X, Y: X + Y, {"sgd": [1.0, 1.0]}, xlim=(0, 1),
+                                  ylim=(0, 1), resolution=3), ShapeError,
+     r"optimizer_paths: path 'sgd' must have shape \(steps, 2\), got shape \(2,\)"),
+    (lambda: plot.optimizer_paths(lambda X, Y: np.full(X.shape, np.nan), {}, xlim=(0, 1),
+                                  ylim=(0, 1), resolution=3), ArgumentError,
+     r"optimizer_paths: f is NaN everywhere in the window"),
+    (lambda: plot.activation_histograms([("a", [])]), ArgumentError,
+     r"activation_histograms: 'a' must hold finite values, got no values"),
+    (lambda: plot.activation_histograms([("a", [1.0])], bins=0), ArgumentError,
+     r"activation_histograms: bins must be a positive integer, got 0"),
 ]
 
 
@@ -553,3 +580,23 @@ def test_gradient_check_report_draws_a_nan_or_infinite_error_as_failed(tmp_path)
     colors = {t.get_text(): t.get_color() for t in ax.texts}
     assert colors["nan"] == colors["inf"] == plot.STYLE["bad"]
     assert colors["1.0e-09"] == "black"
+
+
+def test_optimizer_paths_star_skips_where_f_is_nan(tmp_path):
+    """np.argmin returns the first NaN: a function undefined in part of the window (a log,
+    a square root) put the 'minimum' star in the window's corner."""
+    with np.errstate(invalid="ignore"):
+        fig = plot.optimizer_paths(lambda X, Y: np.log(X) + (X - 1) ** 2 + Y ** 2,
+                                   {"sgd": [[1.5, 0.5], [1.0, 0.0]]}, xlim=(-1, 2),
+                                   ylim=(-1, 1), resolution=6)
+    assert_png(fig, tmp_path)
+    (x, y), = offsets(fig.axes[0].collections[-1])
+    assert (x, y) == pytest.approx((0.2, -0.2))                   # not the NaN corner (-1, -1)
+
+
+def test_activation_histograms_refuse_nan_instead_of_drawing_empty_panels():
+    """One NaN made every shared bin edge NaN: every panel was drawn empty, silently (a
+    diverged net is when one looks at its activations)."""
+    with pytest.raises(ArgumentError, match=r"^activation_histograms: 'layer 2' must hold "
+                                            r"finite values, got 1 NaN or infinite values"):
+        plot.activation_histograms([("layer 1", [0.0, 1.0]), ("layer 2", [0.5, np.nan])])

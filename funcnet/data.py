@@ -221,12 +221,20 @@ def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
                  f"more than {expected} (the file holds more data than its header claims)")
         raise DataError(f"{who}: expected {expected} bytes of {dtype.newbyteorder('=')} data "
                         f"after the header for shape {dims}, found {found}")
-    return np.frombuffer(data, dtype).reshape(dims).astype(dtype.newbyteorder("="))
+    try:
+        array = np.frombuffer(data, dtype).reshape(dims)
+    except ValueError as e:  # more dimensions than numpy supports (a damaged header)
+        raise DataError(f"{who}: expected at most the dimensions numpy supports, found "
+                        f"{ndim} ({e})") from None
+    return array.astype(dtype.newbyteorder("="))
 
 
 def _idx_split(who: str, directory: Any, images: bool, dtype: Any,
                class_names: tuple[str, ...]) -> TrainTest:
     dtype = _float_dtype(who, dtype)
+    if not isinstance(directory, str | os.PathLike) or isinstance(os.fspath(directory), bytes):
+        raise ArgumentError(f"{who}: directory must be a str or os.PathLike, "
+                            f"got {describe(directory)}")
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise DataError(f"{who}: expected a directory holding {', '.join(MNIST_FILES)}, "
@@ -346,11 +354,13 @@ def standardizer(x: Any, *, per_feature: bool = True) -> Standardization:
     With ``per_feature=False``, one mean and one std over every value (what images want: a
     stray pixel at the border, constant in the training set, is not blown up), repeated to the
     per-feature shape. A constant feature gets std 1 (and its own value as mean), so it becomes
-    exactly 0. The statistics have x's float dtype (float64 for integer input).
+    exactly 0. The statistics are computed in float64 and have x's float dtype (float64 for
+    integer input).
 
     Raises:
         NonFiniteError: ``x`` holds a NaN or an infinity (the message names the first's row
-            and feature).
+            and feature), or a feature's mean or std is not finite or its std is 0 in x's
+            dtype (values too large, or too close together, for it).
 
     >>> stats = standardizer(np.array([[0.0, 2.0], [2.0, 4.0]]), per_feature=False)
     >>> stats.mean.tolist(), stats.std.tolist()
@@ -365,11 +375,22 @@ def standardizer(x: Any, *, per_feature: bool = True) -> Standardization:
             where += f", feature {feature[0] if len(feature) == 1 else tuple(feature)}"
         raise NonFiniteError(f"standardizer: expected finite values in x, "
                              f"got {float(x[tuple(bad[0])])} at {where}")
-    values = x if per_feature else x.reshape(-1, 1)
+    pooled = not per_feature and x.size > 0
+    values = x.reshape(-1, 1) if pooled else x
     constant = (values == values[0]).all(axis=0)
-    mean = np.where(constant, values[0], values.mean(axis=0)).astype(x.dtype)
-    std = np.where(constant, 1, values.std(axis=0)).astype(x.dtype)
-    if not per_feature:
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        mean = np.where(constant, values[0], values.mean(axis=0, dtype=np.float64))
+        std = np.where(constant, 1, values.std(axis=0, dtype=np.float64))
+        mean, std = mean.astype(x.dtype), std.astype(x.dtype)
+    bad = np.argwhere(~np.isfinite(mean) | ~np.isfinite(std) | (std == 0))
+    if len(bad):
+        at = tuple(int(i) for i in bad[0])
+        where = "" if pooled or not at else \
+            f" of feature {at[0] if len(at) == 1 else at}"
+        raise NonFiniteError(f"standardizer: expected a finite mean and a positive, finite std"
+                             f"{where} in {x.dtype}, got mean {float(mean[at])} and std "
+                             f"{float(std[at])} (values too large, or too close together)")
+    if pooled:
         mean, std = np.full(x.shape[1:], mean[0]), np.full(x.shape[1:], std[0])
     return Standardization(mean, std)
 
@@ -393,5 +414,12 @@ def standardize(x: Any, stats: Standardization) -> np.ndarray:
         features = "".join(f", {d}" for d in np.shape(stats.mean)) or ","
         raise ShapeError(f"standardize: expected x of shape (n{features}) to match the "
                          f"statistics, got shape {tuple(x.shape)}")
+    if np.shape(stats.std) != np.shape(stats.mean):
+        raise ShapeError(f"standardize: expected stats.std of stats.mean's shape "
+                         f"{np.shape(stats.mean)}, got shape {np.shape(stats.std)}")
     mean, std = (np.asarray(s).astype(x.dtype, copy=False) for s in (stats.mean, stats.std))
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise NonFiniteError(f"standardize: expected a finite mean and a positive, finite std "
+                             f"in {x.dtype}, got means from {np.min(mean)} to {np.max(mean)} "
+                             f"and stds from {np.min(std)} to {np.max(std)}")
     return (x - mean) / std

@@ -309,6 +309,15 @@ def test_load_idx_empty_dimension(tmp_path):
     assert a.shape == (0, 28) and a.dtype == np.uint8
 
 
+def test_load_idx_header_claiming_more_dimensions_than_numpy_has(tmp_path):
+    """A damaged dimension byte (70 dimensions of size 1, and the one byte that fills them)
+    was a bare numpy ValueError from reshape."""
+    path = _idx(tmp_path, bytes([0, 0, 0x08, 70]) + struct.pack(">70I", *[1] * 70) + b"\x05")
+    with pytest.raises(DataError, match=r"load_idx: .*f-idx: expected at most the dimensions "
+                                        r"numpy supports, found 70"):
+        data.load_idx(path)
+
+
 def test_load_idx_rejects_non_path():
     with pytest.raises(
         ArgumentError,
@@ -374,6 +383,15 @@ def test_mnist_and_fashion_class_names(tmp_path):
     make_mnist(tmp_path)
     assert data.mnist(tmp_path).class_names == tuple(str(i) for i in range(10))
     assert data.fashion_mnist(tmp_path).class_names == data.FASHION_MNIST_CLASSES
+
+
+@pytest.mark.parametrize("loader", [data.mnist, data.fashion_mnist])
+@pytest.mark.parametrize(("directory", "shown"), [(None, "None"), (b"/tmp", "a bytes")])
+def test_mnist_rejects_a_directory_that_is_not_a_path(loader, directory, shown):
+    """os.fspath(None) and bytes joined to str names were bare TypeErrors."""
+    with pytest.raises(ArgumentError, match=rf"^{loader.__name__}: directory must be a str or "
+                                            rf"os.PathLike, got {shown}"):
+        loader(directory)
 
 
 def test_mnist_missing_file_names_expected_files(tmp_path):
@@ -686,3 +704,42 @@ def test_standardizer_names_the_feature_of_an_image_and_the_row_of_a_vector():
         data.standardizer(images)
     with pytest.raises(NonFiniteError, match=r"standardizer: .* got inf at row 4$"):
         data.standardizer(np.array([0.0, 1.0, 2.0, 3.0, np.inf]))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_standardizer_small_spread_in_a_narrow_dtype_is_not_a_zero_std(dtype):
+    """The std was computed in x's dtype, whose square underflowed: a feature that is not
+    constant got std 0 and standardize returned -inf and inf, silently."""
+    tiny = 1e-4 if dtype == np.float16 else 1e-25
+    x = np.array([[tiny, 1.0], [2 * tiny, 3.0]], dtype)
+    stats = data.standardizer(x)
+    assert stats.std.dtype == dtype and stats.std[0] > 0
+    np.testing.assert_allclose(data.standardize(x, stats), [[-1, -1], [1, 1]], rtol=2e-3)
+
+
+def test_standardizer_refuses_statistics_that_overflow():
+    """Squares past the float64 range made std inf, and standardize gave 0 for every value."""
+    x = np.array([[1e200, 1.0], [-1e200, 2.0], [3e200, 3.0]])
+    with np.errstate(all="raise"), pytest.raises(
+            NonFiniteError, match=r"standardizer: expected a finite mean and a positive, finite "
+                                  r"std of feature 0 in float64, got mean 1e\+200 and std inf"):
+        data.standardizer(x)
+
+
+def test_standardizer_over_all_of_no_features():
+    """x of shape (n, 0), per_feature=False, was an IndexError."""
+    stats = data.standardizer(np.ones((3, 0)), per_feature=False)
+    assert stats.mean.shape == stats.std.shape == (0,)
+
+
+def test_standardize_refuses_a_std_that_does_not_fit_or_is_not_positive():
+    """A Standardization built by hand (or loaded) with std of another shape broadcast x to a
+    new shape silently, and a std of 0 gave inf."""
+    x = np.ones((2, 2))
+    with pytest.raises(ShapeError, match=r"standardize: expected stats.std of stats.mean's "
+                                         r"shape \(2,\), got shape \(5, 1, 1\)"):
+        data.standardize(x, data.Standardization(np.zeros(2), np.ones((5, 1, 1))))
+    with pytest.raises(NonFiniteError, match=r"standardize: expected a finite mean and a "
+                                             r"positive, finite std in float64, got means "
+                                             r"from 0.0 to 0.0 and stds from 0.0 to 1.0"):
+        data.standardize(x, data.Standardization(np.zeros(2), np.array([1.0, 0.0])))

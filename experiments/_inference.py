@@ -61,6 +61,7 @@ GRID_INK = 0.25
 MAX_SHEAR = 0.5  # deskew shears x by at most this many pixels per pixel of y
 SEARCH_STEPS = 10  # bisection steps for the stroke offset that gives the wanted ink
 PREPROCESSING = ("box", "strokes")
+SIXTEEN_BIT = ("I", "I;16", "I;16L", "I;16B", "I;16N")  # Pillow's modes of 16-bit grayscale
 
 
 class Model(NamedTuple):
@@ -247,16 +248,34 @@ def _standardization(stats_path: Path, shape: tuple[int, int]) -> data.Standardi
 
 
 def gray_of(image: Image.Image, *, invert: bool = False) -> tuple[np.ndarray, float]:
-    """Grayscale intensities (h, w) in [0, 1] with bright ink, and the mean of the border."""
+    """Grayscale intensities (h, w) in [0, 1] with bright ink, and the mean of the border.
+
+    A 16-bit grayscale image (a 16-bit PNG opens as mode I;16, or I) is scaled by 65535:
+    Pillow's conversion to 8-bit L clips it at 255 instead, so all but its darkest pixels
+    came out white.
+    """
     image = ImageOps.exif_transpose(image)
-    if "A" in image.getbands() or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
-    gray = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+    if image.mode in SIXTEEN_BIT and "transparency" not in image.info:
+        gray = np.clip(np.asarray(image, dtype=np.float64) / 65535.0, 0.0, 1.0)
+    else:
+        if "A" in image.getbands() or "transparency" in image.info:
+            rgba = image.convert("RGBA")
+            image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+        gray = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
     if invert:
         gray = 1.0 - gray
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     return gray, float(border.mean())
+
+
+def screen_picture(image: Image.Image) -> Image.Image:
+    """``image`` upright in RGB, to show; a 16-bit grayscale one scaled as ``gray_of`` reads
+    it (Pillow's conversion clips it at 255, so it showed white)."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in SIXTEEN_BIT and "transparency" not in image.info:
+        gray, _ = gray_of(image)
+        image = Image.fromarray(np.round(gray * 255).astype(np.uint8))
+    return image.convert("RGB")
 
 
 def read_image(path: str | Path, *, invert: bool = False) -> tuple[np.ndarray, float]:

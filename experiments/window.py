@@ -38,8 +38,9 @@ from _inference import (
     render_strokes,
     saliency,
     saliency_image,
+    screen_picture,
 )
-from PIL import Image, ImageOps, ImageTk
+from PIL import Image, ImageTk
 
 from funcnet.errors import FuncnetError
 
@@ -189,7 +190,7 @@ class Window:
             result = predict_image(path, self.model, invert=self.invert.get(),
                                    top=len(self.model.class_names))
             with Image.open(path) as image:
-                picture = ImageOps.exif_transpose(image).convert("RGB")
+                picture = screen_picture(image)
         except (FuncnetError, OSError) as e:
             self.say(str(e), error=True)
             return

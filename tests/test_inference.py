@@ -197,3 +197,22 @@ def test_input_image_is_the_input_enlarged():
     assert image.shape == (80, 80)
     assert (image[20:30, 50:60] == 255).all() and image[:20].max() == 0
     assert isinstance(inference.input_image(pixels, 16), Image.Image)
+
+
+def test_a_16_bit_png_reads_as_its_8_bit_twin(tmp_path):
+    """Pillow converts a 16-bit grayscale PNG (mode I;16) to 8-bit L by clipping at 255, so
+    every pixel brighter than 255/65535 read as white: dark ink on light paper came out a
+    blank white page, and a mid-gray stroke as full ink."""
+    eight = np.full((30, 20), 230, np.uint8)
+    eight[5:25, 8:12] = 40                                       # a gray "1" on light paper
+    Image.fromarray(eight).save(tmp_path / "eight.png")
+    Image.fromarray(eight.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    for invert in (False, True):
+        gray, border = inference.read_image(tmp_path / "sixteen.png", invert=invert)
+        twin, twin_border = inference.read_image(tmp_path / "eight.png", invert=invert)
+        np.testing.assert_allclose(gray, twin, rtol=0, atol=1e-12)
+        assert border == pytest.approx(twin_border)
+    with Image.open(tmp_path / "sixteen.png") as image:
+        assert image.mode.startswith("I")
+        shown = np.asarray(inference.screen_picture(image))
+    assert shown.shape == (30, 20, 3) and (shown == eight[:, :, None]).all()

@@ -289,3 +289,25 @@ def test_a_fashion_model_names_its_classes(window_module, root, tmp_path):
                                        inference.load_model(tmp_path / "fashion"), top=10)
     assert_shows(window, expected, window_module.BAR_WIDTH)
     assert expected["class"] in data.FASHION_MNIST_CLASSES
+
+
+def test_a_16_bit_png_is_shown_and_read_as_its_8_bit_twin(window_module, root, model_dir,
+                                                          tmp_path):
+    """A 16-bit grayscale PNG was clipped at 255 by Pillow: the canvas showed a white page
+    and the model was asked about one."""
+    window = window_module.Window(root, model_dir)
+    picture = Image.fromarray(np.full((60, 40), 20, np.uint8))
+    ImageDraw.Draw(picture).line([(8, 10), (32, 10), (14, 52)], fill=150, width=6)
+    picture.save(tmp_path / "eight.png")
+    Image.fromarray(np.asarray(picture).astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    shown = {}
+    for name in ("eight", "sixteen"):
+        window.open_image(tmp_path / f"{name}.png")
+        root.update()
+        photo = window.pictures["canvas"]
+        shown[name] = [window.root.tk.call(str(photo), "get", x, y)
+                       for x in range(0, photo.width(), 7) for y in range(0, photo.height(), 7)]
+        assert window.result is not None, window.status.cget("text")
+        shown[name, "probabilities"] = window.result["probabilities"]
+    assert shown["sixteen"] == shown["eight"]
+    assert shown["sixteen", "probabilities"] == shown["eight", "probabilities"]

@@ -26,15 +26,33 @@ import numpy as np
 RUNS = Path("runs")
 
 
+def summary(doc: str | None) -> str:
+    """A docstring's first paragraph on one line: what ``--help`` says the script does (its
+    first line alone can stop mid-sentence)."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
+def seed(text: str) -> int:
+    """``--seed``'s type: a non-negative integer, as ``funcnet.random.key`` takes, refused
+    with a usage message (and before the output folder is made) otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
 def parse_args(name: str, doc: str | None, argv: Sequence[str] | None, *,
                default_seed: int = 0,
                extra: Callable[[argparse.ArgumentParser], None] | None = None,
                ) -> argparse.Namespace:
     """``--seed``, ``--out`` (default ``runs/NAME``) and ``--quick``, plus ``extra`` options."""
-    parser = argparse.ArgumentParser(prog=f"{name}.py",
-                                     description=(doc or "").strip().splitlines()[0])
-    parser.add_argument("--seed", type=int, default=default_seed,
-                        help=f"random seed (default {default_seed})")
+    parser = argparse.ArgumentParser(prog=f"{name}.py", description=summary(doc))
+    parser.add_argument("--seed", type=seed, default=default_seed,
+                        help=f"random seed, a non-negative integer (default {default_seed})")
     parser.add_argument("--out", type=Path, default=RUNS / name,
                         help=f"output folder (default runs/{name})")
     parser.add_argument("--quick", action="store_true",

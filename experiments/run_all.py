@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from _common import RUNS, say, write_metrics
+from _common import RUNS, say, seed, write_metrics
+from _common import summary as first_paragraph
 
 NAME = "run_all"
 EXPERIMENTS_DIR = Path(__file__).resolve().parent
@@ -156,11 +157,11 @@ def table(results, total):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog=f"{NAME}.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"{NAME}.py", description=first_paragraph(__doc__))
     parser.add_argument("--out", type=Path, default=RUNS,
                         help="root folder; each experiment writes into ROOT/NAME (default runs)")
     parser.add_argument("--quick", action="store_true", help="pass --quick to every experiment")
-    parser.add_argument("--seed", type=int, default=None,
+    parser.add_argument("--seed", type=seed, default=None,
                         help="pass --seed to every experiment (default: each its own)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="skip experiments whose script is missing, instead of failing")

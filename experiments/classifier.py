@@ -15,6 +15,11 @@ blown up by a near-zero per-pixel std). The model is saved for
     python experiments/classifier.py --data DIR                 # Fashion-MNIST in DIR
     python experiments/classifier.py --data DIR --dataset mnist
 
+Before the classifier, note 004's layer examples, printed beside the note's numbers
+and kept in the metrics as ``note_004_layers``: ReLU on [[1, -0.5], [-2, 3]] and back,
+Affine with x = [[2, 3]] (its y, dx, dW and db), and a batch of 100 inputs of 784
+through Affine 784 -> 50.
+
 Writes to OUT (default runs/classifier): metrics.json, params.npz,
 standardization.npz, model.json, loss_curves.png, accuracy_curves.png,
 confusion_matrix.png, predictions.png.
@@ -27,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import parse_args, say, write_metrics, wrong_then_right
+from _common import compare, parse_args, say, write_metrics, wrong_then_right
 
 from funcnet import data, io, layers, losses, optim, plot, random, train
 
@@ -46,6 +51,42 @@ IMAGE = {"digits": {"shape": (8, 8), "fit": 8},       # the UCI bitmaps fill the
          "fashion": {"shape": (28, 28), "fit": 28}}   # Fashion-MNIST: longest side 28
 SHOWN = 8  # samples in predictions.png, the wrong ones first
 PRINT_EVERY = 5
+
+
+# note 004's layer examples and the numbers it prints for them
+RELU_X, RELU_DY = [[1.0, -0.5], [-2.0, 3.0]], [[7.0, 8.5], [3.0, 9.0]]
+AFFINE = {"x": [[2.0, 3.0]], "W": [[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]], "b": [[1.0, 1.0, 1.0]],
+          "dout": [[2.0, 2.0, 1.0]]}
+NOTE_004 = {"relu_y": [[1.0, 0.0], [0.0, 3.0]], "relu_dx": [[7.0, 0.0], [0.0, 9.0]],
+            "affine_y": [[9.0, 19.0, 29.0]], "affine_dx": [[13.0, 18.0]],
+            "affine_dW": [[4.0, 4.0, 2.0], [6.0, 6.0, 3.0]], "affine_db": [[2.0, 2.0, 1.0]],
+            "batch_shape": [100, 50]}
+
+
+def note_004_layers(key):
+    """Note 004's ReLU, Affine and batch examples through funcnet's relu and dense: each
+    value beside the note's, and whether they match exactly."""
+    relu = layers.relu()
+    relu_y, cache = relu.forward((), np.array(RELU_X))
+    relu_dx, _ = relu.backward(cache, np.array(RELU_DY))
+    affine = layers.dense(3)
+    params = {"W": np.array(AFFINE["W"]), "b": np.array(AFFINE["b"][0])}
+    affine_y, cache = affine.forward(params, np.array(AFFINE["x"]))
+    affine_dx, grads = affine.backward(cache, np.array(AFFINE["dout"]))
+    k_params, k_x = random.split(key)
+    batch = layers.dense(50)
+    batch_params, _ = batch.init(k_params, (784,))
+    batch_y, _ = batch.forward(batch_params, random.normal(k_x, (100, 784)))
+    values = {"relu_y": relu_y, "relu_dx": relu_dx, "affine_y": affine_y,
+              "affine_dx": affine_dx, "affine_dW": grads["W"], "affine_db": grads["b"][None],
+              "batch_shape": list(batch_y.shape)}
+    say("note 004's layers:")
+    for name, value in values.items():
+        say(compare(f"  {name}", value, NOTE_004[name], digits=1) if name != "batch_shape"
+            else f"  {name}: {tuple(value)}   (note: {tuple(NOTE_004[name])})")
+    matches = {name: bool(np.array_equal(value, NOTE_004[name]))
+               for name, value in values.items()}
+    return {"values": values, "matches": matches}
 
 
 def options(parser):
@@ -89,6 +130,7 @@ def save_model(out, params, stats, dataset, sizes, class_names):
 def main(argv=None):
     args = parse_args(NAME, __doc__, argv, extra=options)
     k_split, k_init, k_fit = random.split(random.key(args.seed), 3)
+    layer_examples = note_004_layers(random.fold_in(random.key(args.seed), 4))
     parts, dataset = load(args, k_split)
     x_train, y_train, x_test, y_test = parts[:4]
     if args.quick:
@@ -129,7 +171,8 @@ def main(argv=None):
                "epochs": final.epoch, "steps": final.step,
                "wrong": int((predicted != y_test).sum()),
                "train_samples": len(x_train), "test_samples": len(x_test),
-               "train_seconds": seconds, "confusion_matrix": matrix}
+               "train_seconds": seconds, "confusion_matrix": matrix,
+               "note_004_layers": layer_examples}
     config = {"dataset": dataset, "data": args.data, "sizes": sizes, "activation": ACTIVATION,
               "loss": "softmax_cross_entropy", "optimizer": "adam",
               "learning_rate": LEARNING_RATE, **settings,

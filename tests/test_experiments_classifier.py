@@ -75,6 +75,18 @@ def test_classifier_metrics_agree_with_the_saved_model(trained):
     assert np.allclose(model.stats.mean, model.stats.mean[0])  # one mean for every pixel
 
 
+def test_classifier_reproduces_note_004s_layer_examples(trained):
+    """Note 004's ReLU, Affine and batch numbers were checked only in tests/test_notes.py,
+    though the README says a script in experiments/ reproduces every number of the notes."""
+    out, metrics = trained
+    record = json.loads((out / "metrics.json").read_text())["metrics"]["note_004_layers"]
+    assert record["matches"] == dict.fromkeys(classifier.NOTE_004, True)
+    assert record["values"]["affine_y"] == [[9.0, 19.0, 29.0]]
+    assert record["values"]["affine_dx"] == [[13.0, 18.0]]
+    assert record["values"]["relu_dx"] == [[7.0, 0.0], [0.0, 9.0]]
+    assert record["values"]["batch_shape"] == [100, 50]
+
+
 def test_classifier_full_configuration_reaches_the_target(tmp_path):
     with np.errstate(all="raise"):
         metrics = classifier.main(["--out", str(tmp_path)])

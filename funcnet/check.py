@@ -34,6 +34,7 @@ differences, so with ``oracles=("jax",)`` alone a kink fails.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -44,15 +45,17 @@ from funcnet import tree as ftree
 from funcnet.errors import (
     ARRAY_MATH_RULE,
     ARRAY_VALUE_RULE,
+    ARRAY_WRITE_RULE,
     ArgumentError,
     ArrayTypeError,
     GradientCheckError,
     StructureError,
     describe,
+    is_write_error,
 )
 from funcnet.layers import SerialCache, serial
-from funcnet.layers._base import Layer, math_of
-from funcnet.losses import Loss
+from funcnet.layers._base import Layer, math_of, returned_pair
+from funcnet.losses import Loss, _check_dpred, _check_value
 from funcnet.losses import math_of as loss_math_of
 
 __all__ = [
@@ -310,6 +313,11 @@ def _jax_gradient(objective: Callable[[Any], Any], tree: Any, who: str) -> dict[
                 f"{who} read an array's value in Python (if x > 0, float(x), int(x)), which the "
                 f"arrays jax.grad passes in do not have: {ARRAY_VALUE_RULE}" + _NUMERICAL_ONLY
             ) from error
+        except TypeError as error:
+            if not is_write_error(error):
+                raise
+            raise ArrayTypeError(f"{who} wrote into an array in place: {ARRAY_WRITE_RULE}"
+                                 ) from error
         return {i: np.asarray(g, dtype=np.float64) for i, g in zip(where, grads, strict=True)}
 
 
@@ -429,6 +437,18 @@ def _check_dparams(name: str, params: Any, dparams: Any) -> None:
                                 expected_name="params", actual_name="dparams")
 
 
+@contextlib.contextmanager
+def _named_writes(who: str):
+    """numpy's error for a write into a read-only array, said as what ``who`` did wrong."""
+    try:
+        yield
+    except ValueError as error:
+        if not is_write_error(error):
+            raise
+        raise ArrayTypeError(f"{who} wrote into an array in place ({error}): "
+                             f"{ARRAY_WRITE_RULE}") from error
+
+
 def _float64_extras(forward_kwargs: dict | None) -> dict:
     """The keywords for forward, with a layer's ``state`` in float64 like its params (a
     float32 batch norm's running statistics are checked with its params, in float64)."""
@@ -468,11 +488,21 @@ def check_layer(
         ``raise_on_failure=True``, any failure (the message is the table).
     """
     kwargs = _float64_extras(forward_kwargs)
-    inputs = _as_float64({"params": params, "x": x})
-    y, cache = layer.forward(inputs["params"], inputs["x"], **kwargs)  # checked once, here
+    # read-only (copied if writeable): a forward or backward that writes into x, params or
+    # dy raises here, rather than change the caller's arrays and pass on the changed ones
+    inputs = ftree.freeze(_as_float64({"params": params, "x": x}))
+    with _named_writes(f"check_layer: {layer.name}.forward"):
+        out = layer.forward(inputs["params"], inputs["x"], **kwargs)  # checked once, here
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise returned_pair(f"check_layer: {layer.name}", "forward", out)
+    y, cache = out
     dy = random.normal(random.key(seed), np.shape(y)) if dy is None else dy
-    dy = np.asarray(dy, dtype=np.float64)
-    dx, dparams = layer.backward(cache, dy)
+    dy = ftree.freeze(np.asarray(dy, dtype=np.float64))
+    with _named_writes(f"check_layer: {layer.name}.backward"):
+        out = layer.backward(cache, dy)
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise returned_pair(f"check_layer: {layer.name}", "backward", out)
+    dx, dparams = out
     _check_dparams(layer.name, params, dparams)
     forward = math_of(layer)[0]
 
@@ -577,11 +607,12 @@ def check_loss(loss: Loss, pred: Any, target: Any, *, name: str | None = None,
     name = loss.name if name is None else name
     pred = np.asarray(pred, dtype=np.float64)
     target = _as_float64(target) if _is_float(target) else target
-    _, cache = loss.forward(pred, target)  # checked once, here
+    _, cache = _check_value(loss.name, loss.forward(pred, target))  # checked once, here
     forward = loss_math_of(loss)[0]
 
     def objective(p):
         return forward(p, target)[0]
 
-    return _check(objective, loss.backward(cache), pred, name=name, paths=["pred"],
+    dpred = _check_dpred(loss.name, pred.shape, loss.backward(cache))
+    return _check(objective, dpred, pred, name=name, paths=["pred"],
                   who=f"check_loss: {name}.forward", **options)

@@ -71,6 +71,20 @@ ARRAY_VALUE_RULE = (
     "xp = x.__array_namespace__()"
 )
 
+#: The same for code that writes into an array (which also changes the caller's numpy array).
+ARRAY_WRITE_RULE = (
+    "expected new arrays, never a write into one (x[x < 0] = 0 or W -= lr * g change the "
+    "caller's arrays, and jax arrays refuse them): xp.where(x < 0, 0, x) with "
+    "xp = x.__array_namespace__(), or W - lr * g"
+)
+
+
+def is_write_error(error: BaseException) -> bool:
+    """True for the error on ``x[idx] = v`` or ``W -= g`` into a jax array or tracer, or into
+    a read-only numpy array (funcnet's params, and the data it passes a net)."""
+    return (isinstance(error, TypeError) and "immutable" in str(error)
+            or isinstance(error, ValueError) and "is read-only" in str(error))
+
 
 def describe(value: Any) -> str:
     """A short human description of ``value`` for error messages.

@@ -39,7 +39,14 @@ from typing import Any
 import numpy as np
 
 from funcnet import random, tree
-from funcnet.errors import ARRAY_MATH_RULE, ARRAY_VALUE_RULE, ArgumentError, ArrayTypeError
+from funcnet.errors import (
+    ARRAY_MATH_RULE,
+    ARRAY_VALUE_RULE,
+    ARRAY_WRITE_RULE,
+    ArgumentError,
+    ArrayTypeError,
+    is_write_error,
+)
 from funcnet.train import (
     Config,
     EpochResult,
@@ -111,6 +118,12 @@ def _named_tracer_errors(who: str):
             f"{who}: a layer, loss or optimizer of this net read a traced array's value in "
             f"Python (if x > 0, float(x), int(x); the traceback above names the line): "
             f"{ARRAY_VALUE_RULE}") from e
+    except TypeError as e:
+        if not is_write_error(e):
+            raise
+        raise ArrayTypeError(
+            f"{who}: a layer, loss or optimizer of this net wrote into a traced array (the "
+            f"traceback above names the line): {ARRAY_WRITE_RULE}") from e
 
 
 def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:
@@ -278,14 +291,22 @@ def epoch_runner(config: Config) -> Callable[[TrainState], TrainState]:
         # a key per step for the layers that draw (dropout), split as the numpy path splits
         keys = (np.stack(random.split(k_layers, full + bool(rest)))
                 if "key" in config.net.takes else None)
-        with _x64(), _named_tracer_errors("fit(runner=jit.epoch_runner)"):
-            # numpy state goes in as it is: jit moves it faster than to_device
-            (params, opt_state, model_state), (losses, right) = epoch(
-                state.params, state.opt_state, state.model_state, x_dev, y_dev, order, keys)
-            losses = np.asarray(losses, dtype=np.float64)
+        try:
+            with _x64(), _named_tracer_errors("fit(runner=jit.epoch_runner)"):
+                # numpy state goes in as it is: jit moves it faster than to_device
+                (params, opt_state, model_state), (losses, right) = epoch(
+                    state.params, state.opt_state, state.model_state, x_dev, y_dev, order, keys)
+                losses = np.asarray(losses, dtype=np.float64)
+        except ArrayTypeError:  # jax's rules, said in funcnet's terms: numpy would pass
+            raise
+        except Exception as cause:  # what the numpy path's checks name (a user's update that
+            # changed params' structure, a dpred of the wrong shape): its checked replay does
+            raise replay_failed_epoch(config, state, cause) from None
         params = to_numpy(params)
-        # the numpy path's test: a loss, or the params after the last update, not finite
-        if not np.all(np.isfinite(losses)) or not tree.all_finite(params):
+        # the numpy path's test: a loss, or the params after the last update, not finite;
+        # and one scalar loss per step (a loss whose value is not 0-d stacks into more)
+        if (losses.shape != (full + bool(rest),) or not np.all(np.isfinite(losses))
+                or not tree.all_finite(params)):
             raise replay_failed_epoch(config, state)
         accuracies = () if right is None else list(np.asarray(right, dtype=np.float64))
         return finish_epoch(config, state, EpochResult(

@@ -89,6 +89,49 @@ def math_of(loss: Loss) -> tuple[Callable, Callable]:
     return unchecked(public, (kernel.forward, kernel.backward), kernel.entries)
 
 
+class _Checked(NamedTuple):
+    """A cache as ``_checked_calls``' forward returns it: the loss's own, and pred's shape."""
+    cache: Any
+    shape: tuple
+
+
+def _check_value(name: str, out: Any) -> Any:
+    """``out``, what ``name``'s forward returned, unless it is not ``(value, cache)`` with a
+    scalar value: what ``fit``, ``check_loss`` and ``jax.grad`` rely on."""
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise StructureError(f"{name}.forward: a loss's forward must return the pair (value, "
+                             f"cache), got {describe(out)}")
+    if not (hasattr(out[0], "shape") and len(out[0].shape) == 0 or isinstance(out[0], float)):
+        raise ShapeError(f"{name}.forward: a loss's value must be a scalar (sum or average the "
+                         f"per-element losses), got {describe(out[0])}")
+    return out
+
+
+def _check_dpred(name: str, shape: tuple, dpred: Any) -> Any:
+    """``dpred`` unless it is not an array of pred's ``shape``."""
+    if not is_array(dpred) or tuple(dpred.shape) != tuple(shape):
+        raise ShapeError(f"{name}.backward: expected dpred, the gradient of the value with "
+                         f"respect to pred, as an array of pred's shape {tuple(shape)}, got "
+                         f"{describe(dpred)}")
+    return dpred
+
+
+def _checked_calls(loss: Loss) -> tuple[Callable, Callable]:
+    """``(forward, backward)`` of ``loss``: its own while it checks itself (a ``kernel``),
+    else its plain functions with ``_check_value`` and ``_check_dpred`` around them."""
+    if loss.kernel is not None:
+        return loss.forward, loss.backward
+
+    def forward(pred, target):
+        value, cache = _check_value(loss.name, loss.forward(pred, target))
+        return value, _Checked(cache, tuple(pred.shape))
+
+    def backward(cache):
+        return _check_dpred(loss.name, cache.shape, loss.backward(cache.cache))
+
+    return forward, backward
+
+
 class DiffCache(NamedTuple):
     """``pred - target`` and the batch size."""
     diff: Any

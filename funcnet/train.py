@@ -32,19 +32,22 @@ import numpy as np
 from funcnet import io, random, tree
 from funcnet._xp import sigmoid_fn, softmax_fn
 from funcnet.errors import (
+    ARRAY_WRITE_RULE,
     ArgumentError,
     ArrayTypeError,
     CheckpointError,
     FuncnetError,
     NonFiniteError,
     ShapeError,
+    StructureError,
     describe,
     is_array,
+    is_write_error,
     require_positive_int,
 )
 from funcnet.layers import ArraySpec, Layer, math_of
 from funcnet.layers import init_state as layer_init_state
-from funcnet.losses import Loss
+from funcnet.losses import Loss, _checked_calls
 from funcnet.losses import math_of as loss_math_of
 from funcnet.optim import Optimizer
 from funcnet.optim import math_of as update_math_of
@@ -166,7 +169,16 @@ def minibatches(key: Any, x: Any, y: Any, batch_size: int, *, shuffle: bool = Tr
         if x.nbytes + y.nbytes > _GATHER_ONCE_BYTES:
             return [(x[order[i:i + batch_size]], y[order[i:i + batch_size]]) for i in stops]
         x, y = x[order], y[order]  # one shuffled copy, then cheap slices
+    x, y = _read_only(x), _read_only(y)  # views of the caller's data unless shuffled
     return [(x[i:i + batch_size], y[i:i + batch_size]) for i in stops]
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a``: a layer that writes into its input (``x[x < 0] = 0``)
+    raises instead of changing the caller's data for every later epoch and call."""
+    a = a.view()
+    a.flags.writeable = False
+    return a
 
 
 def _apply(forward: Callable, takes: frozenset, params: Any, x: Any, *, train: bool,
@@ -205,7 +217,7 @@ def forward_backward_fn(net: Layer, loss: Loss, *, checked: bool = True
     train mode), from which a step measures its accuracy without a second pass."""
     takes = net.takes
     forward, backward = (net.forward, net.backward) if checked else math_of(net)
-    loss_forward, loss_backward = (loss.forward, loss.backward) if checked else loss_math_of(loss)
+    loss_forward, loss_backward = _checked_calls(loss) if checked else loss_math_of(loss)
     skip_dx = net.skips_dx  # the data needs no gradient: skip the first layer's dx product
 
     def pass_fn(params, x, y, key, model_state):
@@ -256,6 +268,21 @@ def _all_finite(value: Any, grads: Any) -> bool:
     return all(np.isfinite(g).all() for g in tree.leaves(grads))
 
 
+def _check_update(update: Callable, updated: Any, params: Any, where: Any) -> None:
+    """An update must return ``(params, state)``, the params in the structure, shapes and
+    dtypes they came in: else the next step's forward (or the optimizer's own checks) would
+    blame a layer or the data for what the update did."""
+    who = f"{getattr(update, '__qualname__', 'the optimizer update')} at {_where_text(where)}"
+    if not (isinstance(updated, tuple) and len(updated) == 2):
+        raise StructureError(f"{who}: an optimizer's update must return the pair (params, "
+                             f"state), got {describe(updated)}")
+    try:
+        tree.assert_same_shapes(params, updated[0], who=who, actual_name="the params it returned",
+                                check_dtype=True)
+    except FuncnetError as e:
+        raise type(e)(f"{e}; an update must keep params' structure, shapes and dtypes") from None
+
+
 def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer, *, checked: bool,
              check_finite: bool | None = None, threshold: float | None = None
              ) -> Callable[..., StepResult]:
@@ -279,10 +306,26 @@ def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer, *, checked: bool,
             raise NonFiniteError(f"train_step: {e} at {_where_text(where)} (numpy raises on "
                                  f"floating-point errors here); lower the learning rate or "
                                  f"check the data") from e
+        except ValueError as e:  # the data a net is given is read-only, as params are
+            if not is_write_error(e):
+                raise
+            raise ArrayTypeError(f"train_step: a layer or the loss wrote into an array in "
+                                 f"place ({e}) at {_where_text(where)}: {ARRAY_WRITE_RULE}"
+                                 ) from e
         if check_finite and not _all_finite(value, grads):
             raise NonFiniteError(_nonfinite_report("train_step", where, value, grads, params))
         right = None if threshold is None else batch_accuracy(pred, y, threshold)
-        params, opt_state = update(grads, opt_state, params)
+        try:
+            updated = update(grads, opt_state, params)
+        except ValueError as e:  # params are read-only
+            if not is_write_error(e):
+                raise
+            raise ArrayTypeError(f"{getattr(update, '__qualname__', 'the optimizer update')} "
+                                 f"wrote into params in place ({e}) at {_where_text(where)}: "
+                                 f"{ARRAY_WRITE_RULE}") from e
+        if checked:
+            _check_update(update, updated, params, where)
+        params, opt_state = updated
         return StepResult(params, opt_state, model_state, float(value), grads,
                           None if right is None else float(right))
 
@@ -310,6 +353,7 @@ def predict(net: Layer, params: Any, x: Any, *, loss: Loss | None = None,
     if x.ndim == 0:
         raise ShapeError("predict: expected x with a batch axis (batch, ...), got a 0-d array")
     n = x.shape[0]
+    x = _read_only(x) if isinstance(x, np.ndarray) else x
     size = max(n, 1) if batch_size is None else require_positive_int("predict", "batch_size",
                                                                      batch_size)
     outputs = [_apply(net.forward, net.takes, params, x[i:i + size], train=False,

@@ -10,8 +10,8 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from funcnet import layers, losses, optim, random, train
-from funcnet.errors import ArgumentError, ShapeError
+from funcnet import check, layers, losses, optim, random, train, tree
+from funcnet.errors import ArgumentError, ArrayTypeError, ShapeError, StructureError
 
 
 class NoisyCache(NamedTuple):
@@ -173,3 +173,188 @@ def test_a_wrong_dx_is_named_by_the_layer_that_receives_it(first):
     _, cache = net.forward(params, x[:2])
     with pytest.raises(ShapeError, match=message):
         net.backward(cache, np.ones((2, 1)))
+
+
+class ScaleCache(NamedTuple):
+    x: object
+    w: object
+
+
+def user_scale(forward=None, backward=None):
+    """``y = x * w``, w per feature: a user's layer; ``forward``/``backward`` replace its own."""
+
+    def init(key, in_shape):
+        return {"w": random.normal(key, tuple(in_shape))}, tuple(in_shape)
+
+    def own_forward(params, x):
+        return x * params["w"], ScaleCache(x, params["w"])
+
+    def own_backward(cache, dy):
+        return dy * cache.w, {"w": (dy * cache.x).sum(axis=0)}
+
+    return layers.Layer(init, forward or own_forward, backward or own_backward, name="scale")
+
+
+def fit_with(layer=None, *, loss=None, opt=None, batch_size=2, runner=None, shuffle=True):
+    net = layers.serial(layers.dense(3), layer or user_scale(), layers.dense(1))
+    params, _ = net.init(random.key(0), (2,))
+    x, y = random.normal(random.key(1), (8, 2)), random.normal(random.key(2), (8, 1))
+    return train.fit(net, loss or losses.mse(), opt or optim.sgd(0.1), params, (x, y),
+                     epochs=2, batch_size=batch_size, key=random.key(3), progress=False,
+                     runner=runner, shuffle=shuffle)
+
+
+@pytest.mark.parametrize("batch_size", [2, 4])
+def test_a_forward_that_forgets_its_cache_is_named(batch_size):
+    """y alone unpacks into its first two rows: on a batch of 2 the message blamed the next
+    layer ('dense(1): expected x of rank at least 2'), on others it was a bare ValueError."""
+    layer = user_scale(forward=lambda params, x: x * params["w"])
+    with pytest.raises(StructureError, match=r"serial layer 1 \(scale\): its forward returned "
+                                             r"an array .*must return the pair \(y, cache\)"):
+        fit_with(layer, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("batch_size", [2, 4])
+def test_a_backward_that_returns_dx_alone_is_named(batch_size):
+    layer = user_scale(backward=lambda cache, dy: dy * cache.w)
+    with pytest.raises(StructureError, match=r"serial layer 1 \(scale\): its backward returned "
+                                             r"an array .*the pair \(dx, dparams\)"):
+        fit_with(layer, batch_size=batch_size)
+
+
+def plain_sgd(change):
+    def update(grads, state, params):
+        new = tuple({k: change(W - 0.1 * grads[i][k]) for k, W in p.items()}
+                    for i, p in enumerate(params))
+        return new, state
+
+    return optim.Optimizer(lambda params: (), update)
+
+
+@pytest.mark.parametrize("runner", [None, "jit"])
+def test_an_update_that_changes_params_dtype_is_named_not_the_layer(runner):
+    """It was 'dense(3): x is float64 but the parameters are float32; build the layer with
+    dtype=...' (numpy), or jax's bare scan-carry error (jit)."""
+    if runner == "jit":
+        runner = pytest.importorskip("funcnet.jit").epoch_runner
+    with pytest.raises(ShapeError, match=r"update at epoch 0, step 0 .*params\[0\]\['W'\] has "
+                                         r"dtype float32, expected float64"):
+        fit_with(opt=plain_sgd(lambda W: W.astype(np.float32)), runner=runner)
+
+
+def test_an_update_that_returns_a_list_of_params_is_named():
+    def update(grads, state, params):  # the leaves, not the tree: serial blamed itself
+        return [W - 0.1 * g for W, g in zip(tree.leaves(params), tree.leaves(grads),
+                                            strict=True)], state
+
+    with pytest.raises(StructureError, match=r"update at epoch 0, step 0 .*the params it "
+                                             r"returned do not match the structure of params"):
+        fit_with(opt=optim.Optimizer(lambda params: (), update))
+
+
+def test_an_update_that_writes_into_params_is_named():
+    def update(grads, state, params):
+        for W, g in zip(tree.leaves(params), tree.leaves(grads), strict=True):
+            W -= 0.1 * g
+        return params, state
+
+    with pytest.raises(ArrayTypeError, match=r"update wrote into params in place"):
+        fit_with(opt=optim.Optimizer(lambda params: (), update))
+
+
+class SquaresCache(NamedTuple):
+    diff: object
+    batch: int
+
+
+def plain_mse(value=None, dpred=None):
+    def forward(pred, target):
+        d = pred - target
+        return (d * d).sum() / pred.shape[0] if value is None else value(d), SquaresCache(
+            d, pred.shape[0])
+
+    def backward(cache):
+        g = 2 * cache.diff / cache.batch
+        return g if dpred is None else dpred(g)
+
+    return losses.Loss(forward, backward, name="my_mse")
+
+
+@pytest.mark.parametrize("runner", [None, "jit"])
+def test_a_loss_value_that_is_not_a_scalar_is_named(runner):
+    """Under jit the per-element values stacked into the history without a word."""
+    if runner == "jit":
+        runner = pytest.importorskip("funcnet.jit").epoch_runner
+    loss = plain_mse(value=lambda d: d * d)
+    with pytest.raises(ShapeError, match=r"my_mse.forward: a loss's value must be a scalar"):
+        fit_with(loss=loss, runner=runner)
+    with pytest.raises(ShapeError, match=r"my_mse.forward: a loss's value must be a scalar"):
+        check.check_loss(loss, np.ones((4, 1)), np.zeros((4, 1)))
+
+
+@pytest.mark.parametrize("runner", [None, "jit"])
+def test_a_loss_gradient_of_the_wrong_shape_is_named_by_the_loss(runner):
+    """It blamed the last layer (numpy) or was jax's bare dot_general error (jit)."""
+    if runner == "jit":
+        runner = pytest.importorskip("funcnet.jit").epoch_runner
+    loss = plain_mse(dpred=lambda g: g.reshape(-1))
+    with pytest.raises(ShapeError, match=r"my_mse.backward: expected dpred.* pred's shape "
+                                         r"\(2, 1\), got an array of shape \(2,\)"):
+        fit_with(loss=loss, runner=runner)
+
+
+class MaskCache(NamedTuple):
+    mask: object
+
+
+def relu_in_place():
+    """A user's relu that writes into its input."""
+
+    def forward(params, x):
+        mask = x > 0
+        x[~mask] = 0
+        return x, MaskCache(mask)
+
+    return layers.Layer(lambda key, in_shape: ((), tuple(in_shape)), forward,
+                        lambda cache, dy: (dy * cache.mask, ()), name="relu_in_place")
+
+
+def test_a_layer_writing_into_its_input_cannot_change_the_training_data():
+    """Unshuffled batches are views of the caller's x: the first layer's write changed the
+    data of every later epoch (and the caller's array), silently."""
+    net = layers.serial(relu_in_place(), layers.dense(1))
+    params, _ = net.init(random.key(0), (2,))
+    x, y = random.normal(random.key(1), (8, 2)), np.zeros((8, 1))
+    before = x.copy()
+    with pytest.raises(ArrayTypeError, match=r"wrote into an array in place .* at epoch 0, "
+                                             r"step 0"):
+        train.fit(net, losses.mse(), optim.sgd(0.1), params, (x, y), epochs=2, batch_size=4,
+                  key=random.key(0), progress=False, shuffle=False)
+    with pytest.raises(ValueError, match="read-only"):
+        train.predict(net, params, x)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_check_layer_names_a_write_into_x_or_dy_and_leaves_x_alone():
+    x = random.normal(random.key(1), (4, 3))
+    before = x.copy()
+    with pytest.raises(ArrayTypeError, match=r"check_layer: relu_in_place.forward wrote into "
+                                             r"an array in place"):
+        check.check_layer(relu_in_place(), (), x)
+    np.testing.assert_array_equal(x, before)
+
+    def backward(cache, dy):
+        dy[~cache.mask] = 0
+        return dy, ()
+
+    layer = layers.Layer(lambda key, s: ((), tuple(s)), lambda params, x: (x * (x > 0),
+                                                                            MaskCache(x > 0)),
+                         backward, name="relu_dy")
+    with pytest.raises(ArrayTypeError, match=r"check_layer: relu_dy.backward wrote into"):
+        check.check_layer(layer, (), x)
+
+
+def test_the_jit_path_names_a_write_into_a_traced_array():
+    jit = pytest.importorskip("funcnet.jit")
+    with pytest.raises(ArrayTypeError, match=r"wrote into a traced array"):
+        fit_with(relu_in_place(), runner=jit.epoch_runner)

@@ -262,6 +262,15 @@ def check_same_float(who: str, x: Any, W: Any, *, made: Any = None) -> None:
                              f"(x.astype(np.{np.dtype(W.dtype).name}))")
 
 
+def returned_pair(who: str, part: str, out: Any) -> StructureError:
+    """The error for a layer's ``forward``/``backward`` that did not return a pair: an array
+    alone unpacks into its first two rows, so the message would otherwise blame the layer
+    after it (or say nothing, on a batch of 2)."""
+    pair = "(y, cache)" if part == "forward" else "(dx, dparams)"
+    return StructureError(f"{who}: its {part} returned {describe(out)}; a layer's {part} must "
+                          f"return the pair {pair}")
+
+
 def check_cache(who: str, cache: Any, kind: type) -> None:
     """A backward must be given the cache its own forward returned."""
     if not isinstance(cache, kind):

@@ -20,6 +20,7 @@ from funcnet.layers._base import (
     checked_layer,
     init_state,
     math_of,
+    returned_pair,
 )
 from funcnet.random import key as make_key
 from funcnet.random import split
@@ -110,9 +111,12 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             keys = dict(zip(keyed, split(key, len(keyed)), strict=True))
         for i in range(n):
             try:
-                x, cache = forwards[i](params[i], x, **layer_extras(i, extras, keys))
+                out = forwards[i](params[i], x, **layer_extras(i, extras, keys))
             except FuncnetError as e:  # only a layer checked as it runs raises these
                 raise type(e)(f"{where[i]}: {e}") from e
+            if not isinstance(out, tuple) or len(out) != 2:
+                raise returned_pair(where[i], "forward", out)
+            x, cache = out
             caches.append(cache)
             if "state" in layers[i].takes:
                 states[i] = cache.state
@@ -127,11 +131,14 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             for i in range(n - 1, -1, -1):
                 options = {"need_dx": False} if i == 0 and not need_dx and skip_first else {}
                 try:
-                    dy, grads[i] = backwards[i](cache.caches[i], dy, **options)
+                    out = backwards[i](cache.caches[i], dy, **options)
                 except FuncnetError as e:
                     made_by = (f", given the dx of layer {i + 1} ({layers[i + 1].name})"
                                if i < n - 1 else "")
                     raise type(e)(f"{where[i]}{made_by}: {e}") from e
+                if not isinstance(out, tuple) or len(out) != 2:
+                    raise returned_pair(where[i], "backward", out)
+                dy, grads[i] = out
             return (dy if need_dx else None), tuple(grads)
 
         return backward

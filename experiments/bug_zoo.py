@@ -2,8 +2,9 @@
 
 (a) note 001 (the book's ReLU, p. 166): backward runs ``dout[mask] = 0``,
     writing into the gradient it was handed. The immutability check sees dy's
-    bytes change. The gradient check cannot: the dy it compares against is the
-    very array that was overwritten, so both sides agree.
+    bytes change, and ``check_layer``, which hands backward a read-only dy,
+    refuses the write and names it. A gradient comparison alone cannot see it:
+    given a writable copy, the dx it returns is right.
 (b) note 002: ``dLdB1 = np.sum(dLdZ1)`` sums the hidden-bias gradient over
     samples AND units, one number broadcast to every unit (the note's own fix
     is ``sum(axis=1, keepdims=True)``). ``check_layer`` flags params['b'].
@@ -27,6 +28,7 @@ from _common import compare, parse_args, say, write_metrics
 
 from funcnet import data, init, layers, losses, plot, random
 from funcnet.check import TOL_JAX, TOL_NUMERICAL, check_layer, check_loss, relative_error
+from funcnet.errors import ArrayTypeError
 
 NAME = "bug_zoo"
 # Note 004's ReLU example (the same numbers as note 001's book example).
@@ -166,15 +168,24 @@ def bug_a(oracles):
     say(f"  immutability check: textbook relu changed {len(changed)} of {dy.size} elements "
         f"of dy; funcnet relu changed {len(unchanged)}")
     x = random.normal(random.key(1), (4, 3))  # away from the kink at 0
-    report = check_layer(textbook_relu(), (), x, oracles=oracles)._replace(
-        name="note 001 textbook relu")
+    try:
+        check_layer(textbook_relu(), (), x, oracles=oracles)
+        refused = None
+    except ArrayTypeError as e:
+        refused = str(e)
+    say(f"  check_layer (dy read-only): {refused or 'passed'}")
+    textbook = textbook_relu()
+    on_a_copy = textbook._replace(backward=lambda cache, dy: textbook.backward(cache, dy.copy()))
+    report = check_layer(on_a_copy, (), x, oracles=oracles)._replace(
+        name="note 001 textbook relu, on a copy of dy")
     control = check_layer(layers.relu(), (), x, oracles=oracles)
     say(str(report))
-    say(f"  the gradient check passes (max relative error {max_error(report):.1e}): the dy it "
-        f"compares against is the array backward overwrote. Only immutability catches it.")
+    say(f"  on a writable copy of dy the gradient comparison passes (max relative error "
+        f"{max_error(report):.1e}): what is wrong is the write, not the dx it returns.")
     error = relative_error(held, dy)
-    return Finding("(a) note 001 in-place relu backward: dy", "immutability (dy's bytes)",
-                   error, len(changed) > 0 and len(unchanged) == 0, report, control)
+    return Finding("(a) note 001 in-place relu backward: dy", "immutability, check_layer",
+                   error, len(changed) > 0 and len(unchanged) == 0 and refused is not None,
+                   report, control)
 
 
 def bug_b(oracles, seed):
@@ -257,7 +268,7 @@ def main(argv=None):
                "funcnet_all_pass": all(f.control.ok for f in findings)}
     fig = plot.gradient_check_report(
         figure_rows(findings), tol_jax=TOL_JAX, tol_numerical=TOL_NUMERICAL,
-        title="the notes' bugs against funcnet ((a) passes: only immutability catches it)")
+        title="the notes' bugs against funcnet ((a) passes on a copy: the write is the bug)")
     plot.save(fig, args.out / "gradient_checks.png")
     write_metrics(args.out, NAME, config={"oracles": oracles, "tol_jax": TOL_JAX,
                                           "tol_numerical": TOL_NUMERICAL},

@@ -389,7 +389,8 @@ def test_bug_zoo_catches_every_bug(tmp_path):
         assert bug["max_relative_error"] > 1e-2, label
         assert bug["funcnet_ok"] and bug["funcnet_max_error"] < 1e-6, label
     in_place = next(b for label, b in bugs.items() if label.startswith("(a)"))
-    assert in_place["gradient_check_ok"]  # the gradient check alone cannot see it
+    assert in_place["gradient_check_ok"]  # on a copy of dy, the comparison cannot see it
+    assert in_place["check"] == "immutability, check_layer"  # check_layer refuses the write
     assert all(not b["gradient_check_ok"] for label, b in bugs.items()
                if not label.startswith("(a)"))
     assert_png(tmp_path / "gradient_checks.png")

@@ -45,7 +45,7 @@ from funcnet.errors import (
     is_write_error,
     require_positive_int,
 )
-from funcnet.layers import ArraySpec, Layer, math_of
+from funcnet.layers import ArraySpec, Layer, check_takes, math_of
 from funcnet.layers import init_state as layer_init_state
 from funcnet.losses import Loss, _checked_calls
 from funcnet.losses import math_of as loss_math_of
@@ -449,6 +449,7 @@ def check_config(config: Config, state: TrainState) -> None:
     who = "run_epoch"
     n = _check_data(who, config.x, config.y)
     size = _check_batch_size(who, config.batch_size, n)
+    check_takes(config.net)
     _check_net_and_loss(config, state, config.x, size, config.y)
 
 

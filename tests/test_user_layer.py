@@ -358,3 +358,49 @@ def test_the_jit_path_names_a_write_into_a_traced_array():
     jit = pytest.importorskip("funcnet.jit")
     with pytest.raises(ArrayTypeError, match=r"wrote into a traced array"):
         fit_with(relu_in_place(), runner=jit.epoch_runner)
+
+
+def _passing(params, x):
+    return x, None
+
+
+def _needing_extras(params, x, *, key, train):
+    return x, None
+
+
+def _passing_back(cache, dy):
+    return dy, ()
+
+
+@pytest.mark.parametrize(("forward", "takes", "match"), [
+    (_passing, {"key"}, r"mine: takes declares \['key'\], but its forward has no such "
+                        r"parameter; write forward\(params, x, \*, key=None\)"),
+    (_needing_extras, set(), r"mine: its forward needs \['key', 'train'\], which nothing "
+                             r"passes unless takes declares them"),
+    (_passing, {"keys"}, r"mine: unknown extras \['keys'\] in takes"),
+])
+def test_takes_that_the_forward_cannot_honour_is_named_where_the_net_is_built(forward, takes,
+                                                                              match):
+    # at the first call these were Python's bare TypeError ("got an unexpected keyword
+    # argument 'key'", "missing 2 required keyword-only arguments"), naming no layer
+    mine = layers.Layer(lambda key, in_shape: ((), in_shape), forward, _passing_back,
+                        name="mine", takes=frozenset(takes))
+    with pytest.raises(ArgumentError, match=r"serial layer 1 \(mine\): " + match):
+        layers.serial(layers.dense(3), mine)
+    with pytest.raises(ArgumentError, match=match):
+        train.fit(mine, losses.mse(), optim.sgd(0.1), (), (np.ones((4, 3)), np.ones((4, 3))),
+                  epochs=1, batch_size=2, key=random.key(0), progress=False)
+
+
+def test_a_forward_taking_any_keywords_or_defaulting_them_needs_no_takes():
+    def any_keywords(params, x, **extras):
+        return x, None
+
+    def defaulted(params, x, train=False):
+        return x, None
+
+    for forward in (any_keywords, defaulted):
+        mine = layers.Layer(lambda key, in_shape: ((), in_shape), forward, _passing_back)
+        net = layers.serial(mine, layers.dense(2))
+        params, _ = net.init(random.key(0), (3,))
+        assert net.forward(params, np.ones((1, 3)))[0].shape == (1, 2)

@@ -13,7 +13,15 @@ from funcnet.layers._activation import (
     softmax,
     tanh,
 )
-from funcnet.layers._base import ArraySpec, Kernel, Layer, checked_layer, init_state, math_of
+from funcnet.layers._base import (
+    ArraySpec,
+    Kernel,
+    Layer,
+    check_takes,
+    checked_layer,
+    init_state,
+    math_of,
+)
 from funcnet.layers._batchnorm import BatchNormCache, batch_norm
 from funcnet.layers._combinators import SerialCache, serial
 from funcnet.layers._conv import Conv2dCache, conv2d
@@ -32,7 +40,7 @@ CONSTRUCTORS = {constructor.__name__: constructor for constructor in (
 
 __all__ = [
     "Layer", *CONSTRUCTORS, "CONSTRUCTORS", "ACTIVATIONS", "activation_layer", "ArraySpec",
-    "Kernel", "checked_layer", "init_state", "math_of", "ActivationCache", "AddCache",
-    "BatchNormCache", "Conv2dCache", "DenseCache", "DropoutCache", "FlattenCache",
+    "Kernel", "checked_layer", "check_takes", "init_state", "math_of", "ActivationCache",
+    "AddCache", "BatchNormCache", "Conv2dCache", "DenseCache", "DropoutCache", "FlattenCache",
     "MaxPoolCache", "MulCache", "SerialCache",
 ]

@@ -42,6 +42,7 @@ configuration once and then only tests the loss for finiteness each step.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -164,6 +165,37 @@ def checked_layer(name: str, init: Callable, forward: Callable, backward: Callab
     return Layer(checked_init, checked_forward, checked_backward, name, takes, initial_state,
                  skips_dx, Kernel(forward, backward, check, check_dy,
                                   (checked_forward, checked_backward)))
+
+
+def check_takes(layer: Layer) -> None:
+    """``layer.takes`` against its forward's parameters, once, where a net is put together:
+    a declared extra the forward has no parameter for, or a parameter named like an extra
+    that ``takes`` leaves out, would fail at the first call as a bare ``TypeError``."""
+    takes = frozenset(layer.takes)
+    unknown = takes - set(EXTRA_NAMES)
+    if unknown:
+        raise ArgumentError(f"{layer.name}: unknown extras {sorted(unknown)} in takes; "
+                            f"allowed {EXTRA_NAMES}")
+    try:
+        parameters = list(inspect.signature(layer.forward).parameters.values())
+    except (TypeError, ValueError):  # a builtin or a callable without a signature
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return  # **extras: it takes whatever it is given
+    named = {p.name: p for p in parameters[2:]
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    missing = sorted(takes - set(named))
+    if missing:
+        raise ArgumentError(f"{layer.name}: takes declares {missing}, but its forward has no "
+                            f"such parameter; write forward(params, x, *, "
+                            f"{', '.join(f'{m}=None' for m in missing)}) or leave "
+                            f"{missing} out of takes")
+    undeclared = sorted(name for name, p in named.items()
+                        if name in EXTRA_NAMES and name not in takes and p.default is p.empty)
+    if undeclared:
+        raise ArgumentError(f"{layer.name}: its forward needs {undeclared}, which nothing "
+                            f"passes unless takes declares them: Layer(..., "
+                            f"takes=frozenset({sorted(takes | set(undeclared))}))")
 
 
 def init_state(layer: Layer, in_shape: Shape) -> Any:

@@ -16,6 +16,7 @@ from funcnet.layers._base import (
     ArraySpec,
     Layer,
     check_key,
+    check_takes,
     check_train,
     checked_layer,
     init_state,
@@ -69,6 +70,11 @@ def serial(*layers: Layer, name: str = "serial") -> Layer:
             raise ArrayTypeError(f"{name}: argument {i} is {describe(layer)}, not a Layer{hint}")
     n = len(layers)
     where = [f"{name} layer {i} ({layer.name})" for i, layer in enumerate(layers)]
+    for i, layer in enumerate(layers):  # a forward that cannot take what takes declares
+        try:
+            check_takes(layer)
+        except FuncnetError as e:
+            raise type(e)(f"{where[i]}: {e}") from None
     takes = frozenset().union(*(layer.takes for layer in layers))
     keyed = [i for i, layer in enumerate(layers) if "key" in layer.takes]
     # layers up to the first one whose check cannot give its output's spec (no kernel, or a

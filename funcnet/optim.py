@@ -234,11 +234,6 @@ def _lift(f: Callable[..., Any], node: Any, *others: Any) -> Any:
     return f(node, *others)
 
 
-def _array(leaf: Any) -> Any:
-    """``leaf``, a numpy scalar made a 0-d array: params stay arrays after a step."""
-    return np.asarray(leaf) if isinstance(leaf, np.generic) else leaf
-
-
 def _clip(grads: Tree, max_norm: float) -> Tree:
     """``grads`` times ``min(1, max_norm / global_norm)``; ``grads`` itself when below."""
     norm = tree.global_norm(grads)
@@ -298,8 +293,8 @@ def _optimizer(name: str, learning_rate: Any, state_type: type, rule: Callable[.
             new = _lift(lambda W, d, n: (n[0] - lr * weight_decay * W, *n[1:]) if d else n,
                         params, mask, new)
 
-        def tree_at(i):  # the new params (0) or a new slot tree; numpy's math on a 0-d
-            return _lift(lambda W, n: _array(n[i]), params, new)  # leaf gives a scalar
+        def tree_at(i):  # the new params (0) or a slot tree; a 0-d leaf's numpy scalar as 0-d
+            return _lift(lambda W, n: n[i] if is_array(n[i]) else np.asarray(n[i]), params, new)
 
         count = np.array(t, np.int64) if isinstance(t, int) else t
         return tree_at(0), state_type(count, *(tree_at(i) for i in range(1, n_trees)))

@@ -1,6 +1,7 @@
 """Layers and checks: integer or float64 inputs refused where they would silently change a float32
 net's dtype, a serial holding a plain layer nested in another, mlp's init for a relu layer."""
 
+import re
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -129,3 +130,25 @@ def test_numpy_integer_and_float_arguments_are_taken():
         "conv2d(2, 1)", "conv2d(2, 3, padding=1)"]
     assert layers.max_pool2d(sizes[1], stride=np.int64(1)).name == "max_pool2d(3, stride=1)"
     assert layers.batch_norm(eps=np.float32(1e-3)).name.startswith("batch_norm(")
+
+
+@pytest.mark.parametrize(("make", "in_shape", "extras"), [
+    (lambda: layers.dense(2, dtype=np.float32), (3,), {}),
+    (lambda: layers.conv2d(2, 3, dtype=np.float32), (1, 5, 5), {}),
+    (lambda: layers.batch_norm(dtype=np.float32), (3,), {"train": True}),
+])
+def test_a_float64_dy_into_a_float32_layer_is_refused(make, in_shape, extras):
+    # numpy's promotion made the grads float64 without a word (the optimizer refused them
+    # later, naming itself); the output's dtype is in the cache
+    layer = make()
+    params, _ = layer.init(random.key(0), in_shape)
+    if "state" in layer.takes:
+        extras = {**extras, "state": layers.init_state(layer, in_shape)}
+    y, cache = layer.forward(params, np.ones((4, *in_shape), np.float32), **extras)
+    assert y.dtype == np.float32
+    with pytest.raises(ArrayTypeError, match=rf"{re.escape(layer.name)}\.backward: expected dy "
+                                             rf"of dtype float32 \(the forward output's\), got "
+                                             rf"float64"):
+        layer.backward(cache, np.ones(y.shape))
+    dx, _ = layer.backward(cache, np.ones(y.shape, np.float32))
+    assert dx.dtype == np.float32

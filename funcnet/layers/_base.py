@@ -254,14 +254,18 @@ def check_rank(who: str, x: Any, rank: int, layout: str) -> None:
                          f"got rank {x.ndim} with shape {tuple(x.shape)}")
 
 
-def check_grad(who: str, dy: Any, shape: Shape) -> None:
-    """``dy`` must be an array shaped like the forward output."""
+def check_grad(who: str, dy: Any, shape: Shape, dtype: Any = None) -> None:
+    """``dy`` must be an array shaped like the forward output (and of its ``dtype``, where
+    the cache tells it: a float64 dy would silently make a float32 layer's grads float64)."""
     if not is_array(dy):
         raise ArrayTypeError(f"{who}.backward: expected dy to be an array of shape {shape}, "
                              f"got {describe(dy)}")
     if tuple(dy.shape) != tuple(shape):
         raise ShapeError(f"{who}.backward: expected dy of shape {tuple(shape)} (the forward "
                          f"output), got {tuple(dy.shape)}")
+    if dtype is not None and dy.dtype != dtype:
+        raise ArrayTypeError(f"{who}.backward: expected dy of dtype {np.dtype(dtype)} (the "
+                             f"forward output's), got {dy.dtype}")
 
 
 def check_no_params(who: str, params: Any) -> None:

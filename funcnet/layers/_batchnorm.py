@@ -167,7 +167,7 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype: Any = np.floa
 
     def check_dy(cache, dy):
         check_cache(name, cache, BatchNormCache)
-        check_grad(name, dy, cache.xhat.shape)
+        check_grad(name, dy, cache.xhat.shape, cache.xhat.dtype)
 
     return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy,
                          takes=("state", "train"), initial_state=initial_state)

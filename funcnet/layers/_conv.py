@@ -141,7 +141,7 @@ def conv2d(out_channels: int, kernel_size: int | tuple[int, int],
     def check_dy(cache, dy):
         check_cache(name, cache, Conv2dCache)
         oh, ow = out_hw(cache.x_shape[2:], kernel, stride, padding)
-        check_grad(name, dy, (cache.x_shape[0], out_channels, oh, ow))
+        check_grad(name, dy, (cache.x_shape[0], out_channels, oh, ow), cache.W.dtype)
 
     return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy,
                          skips_dx=True)

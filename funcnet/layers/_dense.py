@@ -98,7 +98,7 @@ def dense(out_dim: int, *, w_init: initializers.Initializer = initializers.xavie
 
     def check_dy(cache, dy):
         check_cache(name, cache, DenseCache)
-        check_grad(name, dy, (cache.x.shape[0], cache.W.shape[1]))
+        check_grad(name, dy, (cache.x.shape[0], cache.W.shape[1]), cache.W.dtype)
 
     return checked_layer(name, init, forward, backward, check=check, check_dy=check_dy,
                          skips_dx=True)

@@ -45,13 +45,12 @@ from funcnet import tree as ftree
 from funcnet.errors import (
     ARRAY_MATH_RULE,
     ARRAY_VALUE_RULE,
-    ARRAY_WRITE_RULE,
     ArgumentError,
     ArrayTypeError,
     GradientCheckError,
     StructureError,
     describe,
-    is_write_error,
+    raise_if_write,
 )
 from funcnet.layers import SerialCache, serial
 from funcnet.layers._base import Layer, math_of, returned_pair
@@ -314,10 +313,8 @@ def _jax_gradient(objective: Callable[[Any], Any], tree: Any, who: str) -> dict[
                 f"arrays jax.grad passes in do not have: {ARRAY_VALUE_RULE}" + _NUMERICAL_ONLY
             ) from error
         except TypeError as error:
-            if not is_write_error(error):
-                raise
-            raise ArrayTypeError(f"{who} wrote into an array in place: {ARRAY_WRITE_RULE}"
-                                 ) from error
+            raise_if_write(error, who)
+            raise
         return {i: np.asarray(g, dtype=np.float64) for i, g in zip(where, grads, strict=True)}
 
 
@@ -443,10 +440,8 @@ def _named_writes(who: str):
     try:
         yield
     except ValueError as error:
-        if not is_write_error(error):
-            raise
-        raise ArrayTypeError(f"{who} wrote into an array in place ({error}): "
-                             f"{ARRAY_WRITE_RULE}") from error
+        raise_if_write(error, who)
+        raise
 
 
 def _float64_extras(forward_kwargs: dict | None) -> dict:

@@ -86,6 +86,16 @@ def is_write_error(error: BaseException) -> bool:
             or isinstance(error, ValueError) and "is read-only" in str(error))
 
 
+def raise_if_write(error: BaseException, who: str, *, what: str = "an array", at: str = ""
+                   ) -> None:
+    """If ``error`` is a write into a read-only numpy array or a jax array, raise it again as
+    an ``ArrayTypeError`` saying that ``who`` wrote into ``what`` (``at`` where), and what to
+    write instead; else return, for the caller's bare ``raise``."""
+    if is_write_error(error):
+        raise ArrayTypeError(f"{who} wrote into {what} in place ({error}){at}: "
+                             f"{ARRAY_WRITE_RULE}") from error
+
+
 def describe(value: Any) -> str:
     """A short human description of ``value`` for error messages.
 

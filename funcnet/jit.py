@@ -42,10 +42,9 @@ from funcnet import random, tree
 from funcnet.errors import (
     ARRAY_MATH_RULE,
     ARRAY_VALUE_RULE,
-    ARRAY_WRITE_RULE,
     ArgumentError,
     ArrayTypeError,
-    is_write_error,
+    raise_if_write,
 )
 from funcnet.train import (
     Config,
@@ -119,11 +118,9 @@ def _named_tracer_errors(who: str):
             f"Python (if x > 0, float(x), int(x); the traceback above names the line): "
             f"{ARRAY_VALUE_RULE}") from e
     except TypeError as e:
-        if not is_write_error(e):
-            raise
-        raise ArrayTypeError(
-            f"{who}: a layer, loss or optimizer of this net wrote into a traced array (the "
-            f"traceback above names the line): {ARRAY_WRITE_RULE}") from e
+        raise_if_write(e, f"{who}: a layer, loss or optimizer of this net",
+                       what="a traced array", at=" (the traceback above names the line)")
+        raise
 
 
 def jit_step(net: Any, loss: Any, optimizer: Any) -> Callable[..., tuple]:

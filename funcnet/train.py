@@ -32,7 +32,6 @@ import numpy as np
 from funcnet import io, random, tree
 from funcnet._xp import sigmoid_fn, softmax_fn
 from funcnet.errors import (
-    ARRAY_WRITE_RULE,
     ArgumentError,
     ArrayTypeError,
     CheckpointError,
@@ -42,7 +41,7 @@ from funcnet.errors import (
     StructureError,
     describe,
     is_array,
-    is_write_error,
+    raise_if_write,
     require_positive_int,
 )
 from funcnet.layers import ArraySpec, Layer, check_takes, math_of
@@ -307,22 +306,17 @@ def _step_fn(net: Layer, loss: Loss, optimizer: Optimizer, *, checked: bool,
                                  f"floating-point errors here); lower the learning rate or "
                                  f"check the data") from e
         except ValueError as e:  # the data a net is given is read-only, as params are
-            if not is_write_error(e):
-                raise
-            raise ArrayTypeError(f"train_step: a layer or the loss wrote into an array in "
-                                 f"place ({e}) at {_where_text(where)}: {ARRAY_WRITE_RULE}"
-                                 ) from e
+            raise_if_write(e, "train_step: a layer or the loss", at=f" at {_where_text(where)}")
+            raise
         if check_finite and not _all_finite(value, grads):
             raise NonFiniteError(_nonfinite_report("train_step", where, value, grads, params))
         right = None if threshold is None else batch_accuracy(pred, y, threshold)
         try:
             updated = update(grads, opt_state, params)
         except ValueError as e:  # params are read-only
-            if not is_write_error(e):
-                raise
-            raise ArrayTypeError(f"{getattr(update, '__qualname__', 'the optimizer update')} "
-                                 f"wrote into params in place ({e}) at {_where_text(where)}: "
-                                 f"{ARRAY_WRITE_RULE}") from e
+            raise_if_write(e, getattr(update, "__qualname__", "the optimizer update"),
+                           what="params", at=f" at {_where_text(where)}")
+            raise
         if checked:
             _check_update(update, updated, params, where)
         params, opt_state = updated
@@ -685,20 +679,18 @@ def _check_fit_options(who: str, x: Any, y: Any, epochs: Any, validation: Any, s
     """Everything ``fit`` is told besides the model, checked before the first epoch."""
     if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
         raise ArgumentError(f"{who}: epochs must be a non-negative integer, got {epochs!r}")
-    for name, value in (("x", x), ("y", y)):
-        if not np.all(np.isfinite(value)):
-            raise NonFiniteError(f"{who}: {name} holds NaN or inf at row "
-                                 f"{int(np.argwhere(~np.isfinite(value))[0][0])}")
     for name, value, parts in (("validation", validation, "(x, y)"),
                                ("snapshot", snapshot, "(inputs, interval)")):
         if value is not None and not (isinstance(value, tuple | list) and len(value) == 2):
             raise ArgumentError(f"{who}: {name} must be a pair {parts}, got {describe(value)}")
+    named = [("x", x), ("y", y)]
     if validation is not None:
         _check_data(f"{who}(validation)", *validation)
-        for name, value in zip(("x", "y"), validation, strict=True):
-            if not np.all(np.isfinite(value)):  # else NaN losses after the first epoch
-                raise NonFiniteError(f"{who}: validation {name} holds NaN or inf at row "
-                                     f"{int(np.argwhere(~np.isfinite(value))[0][0])}")
+        named += [("validation x", validation[0]), ("validation y", validation[1])]
+    for name, value in named:  # NaN data gives NaN losses, in training or after an epoch
+        if not np.all(np.isfinite(value)):
+            raise NonFiniteError(f"{who}: {name} holds NaN or inf at row "
+                                 f"{int(np.argwhere(~np.isfinite(value))[0][0])}")
     if snapshot is not None:
         inputs, interval = snapshot
         if not is_array(inputs):

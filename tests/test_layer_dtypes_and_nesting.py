@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from funcnet import check, layers, losses, optim, random, train
-from funcnet.errors import ArrayTypeError
+from funcnet.errors import ArrayTypeError, ShapeError
 from funcnet.tree import freeze
 
 
@@ -36,7 +36,8 @@ def test_a_serial_holding_a_plain_layer_works_inside_another_serial():
     state = train.fit(net, losses.mse(), optim.sgd(0.01), params, (x, y), epochs=1,
                       batch_size=3, key=random.key(1), progress=False)
     assert len(state.history.loss) == 1
-    with pytest.raises(Exception, match=r"inner layer 0 \(dense\(3\)\).*expected 4 input"):
+    with pytest.raises(ShapeError, match=r"^serial layer 0 \(inner\): inner layer 0 "
+                                        r"\(dense\(3\)\): dense\(3\): expected 4 input"):
         net.forward(params, np.ones((6, 5)))
 
 

@@ -24,17 +24,19 @@ from funcnet.check import check_layer
 CASES = sorted(LAYER_CASES)
 
 
+#: The functions funcnet.layers exports beside its constructors.
+NOT_CONSTRUCTORS = {"init_state", "checked_layer", "check_takes", "math_of", "activation_layer"}
+
+
 def test_registry_covers_every_public_layer():
     covered = {constructor for constructor, _ in LAYER_CASES.values()}
     missing = set(L.CONSTRUCTORS) - covered
     assert not missing, f"layers without a registry case: {sorted(missing)}"
     public = {name for name in L.__all__ if callable(getattr(L, name))
-              and name.islower() and name not in ("init_state", "checked_layer", "check_takes",
-                                                   "math_of", "activation_layer")}
+              and name.islower() and name not in NOT_CONSTRUCTORS}
     assert public <= set(L.CONSTRUCTORS), f"not in CONSTRUCTORS: {public - set(L.CONSTRUCTORS)}"
     # a constructor imported into funcnet.layers but listed nowhere is missed by __all__
-    unlisted = defined_functions(L) - set(L.CONSTRUCTORS) - {
-        "init_state", "checked_layer", "check_takes", "math_of", "activation_layer"}
+    unlisted = defined_functions(L) - set(L.CONSTRUCTORS) - NOT_CONSTRUCTORS
     assert not unlisted, f"not in CONSTRUCTORS: {sorted(unlisted)}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_bitwise_equal
 
 from funcnet import layers, losses, optim, random, train
 from funcnet import tree as ftree
@@ -44,10 +45,15 @@ def test_params_fit_returns_with_a_0d_leaf_train_on():
     params, _ = net.init(random.key(0), (2,))
     x, y = random.normal(random.key(1), (8, 2)), np.array([0, 1, 2, 0, 1, 2, 0, 1])
     opt, loss = optim.adam(0.01), losses.softmax_cross_entropy()
-    state = train.fit(net, loss, opt, params, (x, y), epochs=2, batch_size=4, key=random.key(2))
+    state = train.fit(net, loss, opt, params, (x, y), epochs=2, batch_size=4, key=random.key(2),
+                      progress=False)
     assert all(type(leaf) is np.ndarray for leaf in ftree.leaves((state.params, state.opt_state)))
-    opt.update(ftree.map(np.zeros_like, state.params), state.opt_state, state.params)
-    train.fit(net, loss, opt, state.params, (x, y), epochs=1, batch_size=4, key=random.key(3))
+    stepped, _ = opt.update(ftree.map(np.zeros_like, state.params), state.opt_state,
+                            state.params)
+    assert all(type(leaf) is np.ndarray for leaf in ftree.leaves(stepped))
+    again = train.fit(net, loss, opt, state.params, (x, y), epochs=1, batch_size=4,
+                      key=random.key(3), progress=False)
+    assert len(again.history.loss) == 1
 
 
 @pytest.mark.parametrize("decoupled", [False, True])
@@ -67,11 +73,9 @@ def test_an_ordered_dict_of_params_updates_like_a_dict(decoupled):
     want = opt.update(grads, opt.init(plain), plain)
     got = opt.update(OrderedDict(grads), opt.init(ordered), ordered)
     assert type(got[0]) is OrderedDict and list(got[0]) == ["b", "W"]
-    for a, b in zip(ftree.leaves(want), ftree.leaves(got), strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_bitwise_equal(want, got, "ordered")
     kernel = optim.math_of(opt)(OrderedDict(grads), opt.init(ordered), ordered)
-    for a, b in zip(ftree.leaves(want), ftree.leaves(kernel), strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_bitwise_equal(want, kernel, "kernel")
 
 
 def test_float32_uniform_never_returns_maxval():

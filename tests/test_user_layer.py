@@ -236,7 +236,9 @@ def test_an_update_that_changes_params_dtype_is_named_not_the_layer(runner):
     """It was 'dense(3): x is float64 but the parameters are float32; build the layer with
     dtype=...' (numpy), or jax's bare scan-carry error (jit)."""
     if runner == "jit":
-        runner = pytest.importorskip("funcnet.jit").epoch_runner
+        pytest.importorskip("jax")
+        from funcnet import jit
+        runner = jit.epoch_runner
     with pytest.raises(ShapeError, match=r"update at epoch 0, step 0 .*params\[0\]\['W'\] has "
                                          r"dtype float32, expected float64"):
         fit_with(opt=plain_sgd(lambda W: W.astype(np.float32)), runner=runner)
@@ -284,7 +286,9 @@ def plain_mse(value=None, dpred=None):
 def test_a_loss_value_that_is_not_a_scalar_is_named(runner):
     """Under jit the per-element values stacked into the history without a word."""
     if runner == "jit":
-        runner = pytest.importorskip("funcnet.jit").epoch_runner
+        pytest.importorskip("jax")
+        from funcnet import jit
+        runner = jit.epoch_runner
     loss = plain_mse(value=lambda d: d * d)
     with pytest.raises(ShapeError, match=r"my_mse.forward: a loss's value must be a scalar"):
         fit_with(loss=loss, runner=runner)
@@ -296,7 +300,9 @@ def test_a_loss_value_that_is_not_a_scalar_is_named(runner):
 def test_a_loss_gradient_of_the_wrong_shape_is_named_by_the_loss(runner):
     """It blamed the last layer (numpy) or was jax's bare dot_general error (jit)."""
     if runner == "jit":
-        runner = pytest.importorskip("funcnet.jit").epoch_runner
+        pytest.importorskip("jax")
+        from funcnet import jit
+        runner = jit.epoch_runner
     loss = plain_mse(dpred=lambda g: g.reshape(-1))
     with pytest.raises(ShapeError, match=r"my_mse.backward: expected dpred.* pred's shape "
                                          r"\(2, 1\), got an array of shape \(2,\)"):
@@ -355,7 +361,8 @@ def test_check_layer_names_a_write_into_x_or_dy_and_leaves_x_alone():
 
 
 def test_the_jit_path_names_a_write_into_a_traced_array():
-    jit = pytest.importorskip("funcnet.jit")
+    pytest.importorskip("jax")
+    from funcnet import jit
     with pytest.raises(ArrayTypeError, match=r"wrote into a traced array"):
         fit_with(relu_in_place(), runner=jit.epoch_runner)
 
